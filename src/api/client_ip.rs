@@ -1,0 +1,167 @@
+//! Which IP a request is for: the client's real address, as far as we can trust it.
+//!
+//! The socket peer is the truth unless the peer is one of our trusted proxies, in which
+//! case `X-Forwarded-For` (walked from the right, skipping trusted hops) or `X-Real-IP`
+//! names the client. An explicit `ip=` parameter from a server-side caller wins over both.
+//! Headers from untrusted peers are ignored: anyone can write them.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::http::HeaderMap;
+
+use crate::model::CidrSet;
+
+/// Where the client IP came from (echoed in explain output and logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Peer,
+    ForwardedFor,
+    RealIp,
+    Explicit,
+}
+
+/// Picks the client IP for a request.
+pub fn client_ip(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &CidrSet,
+    explicit: Option<IpAddr>,
+) -> (IpAddr, Source) {
+    if let Some(ip) = explicit {
+        return (ip.to_canonical(), Source::Explicit);
+    }
+    let peer = peer.to_canonical();
+    if !trusted.contains(peer) {
+        return (peer, Source::Peer);
+    }
+    if let Some(ip) = forwarded_for(headers, trusted) {
+        return (ip, Source::ForwardedFor);
+    }
+    if let Some(ip) = header_ip(headers, "x-real-ip") {
+        return (ip, Source::RealIp);
+    }
+    (peer, Source::Peer)
+}
+
+/// The right-most address in `X-Forwarded-For` that is not a trusted proxy. Every
+/// proxy appends the peer it saw, so hops to the right of the client are ours; anything
+/// left of the first untrusted hop may be forged. A malformed entry voids the header.
+fn forwarded_for(headers: &HeaderMap, trusted: &CidrSet) -> Option<IpAddr> {
+    let mut hops = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        for part in value.to_str().ok()?.split(',') {
+            hops.push(parse_hop(part)?);
+        }
+    }
+    let leftmost = *hops.first()?;
+    Some(
+        hops.into_iter()
+            .rev()
+            .find(|ip| !trusted.contains(*ip))
+            .unwrap_or(leftmost),
+    )
+}
+
+fn header_ip(headers: &HeaderMap, name: &str) -> Option<IpAddr> {
+    parse_hop(headers.get(name)?.to_str().ok()?)
+}
+
+/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`, `[2001:db8::1]:80`.
+fn parse_hop(text: &str) -> Option<IpAddr> {
+    let text = text.trim();
+    text.parse::<IpAddr>()
+        .or_else(|_| text.parse::<SocketAddr>().map(|s| s.ip()))
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn trusted() -> CidrSet {
+        CidrSet::new(&["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()])
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn untrusted_peer_headers_are_ignored() {
+        let h = headers(&[("x-forwarded-for", "1.2.3.4"), ("x-real-ip", "5.6.7.8")]);
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), &h, &trusted(), None),
+            (ip("203.0.113.9"), Source::Peer)
+        );
+    }
+
+    #[test]
+    fn trusted_proxy_forwarded_for_is_walked_from_the_right() {
+        // client forged "6.6.6.6"; real client 1.2.3.4; then our own proxy 10.1.1.1.
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 1.2.3.4, 10.1.1.1")]);
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &h, &trusted(), None),
+            (ip("1.2.3.4"), Source::ForwardedFor)
+        );
+    }
+
+    #[test]
+    fn multiple_headers_ports_and_ipv6_hops() {
+        let h = headers(&[
+            ("x-forwarded-for", "[2001:db8::5]:443"),
+            ("x-forwarded-for", "fd00::1"),
+        ]);
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &h, &trusted(), None).0,
+            ip("2001:db8::5")
+        );
+        let h = headers(&[("x-forwarded-for", "1.2.3.4:5555")]);
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &h, &trusted(), None).0,
+            ip("1.2.3.4")
+        );
+    }
+
+    #[test]
+    fn real_ip_when_no_forwarded_for_and_garbage_falls_back_to_peer() {
+        let h = headers(&[("x-real-ip", "1.2.3.4")]);
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &h, &trusted(), None),
+            (ip("1.2.3.4"), Source::RealIp)
+        );
+        let h = headers(&[("x-forwarded-for", "not-an-ip")]);
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &h, &trusted(), None),
+            (ip("10.0.0.2"), Source::Peer)
+        );
+    }
+
+    #[test]
+    fn explicit_ip_wins_and_mapped_addresses_are_canonical() {
+        let h = headers(&[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &h, &trusted(), Some(ip("::ffff:8.8.8.8"))),
+            (ip("8.8.8.8"), Source::Explicit)
+        );
+        assert_eq!(
+            client_ip(
+                ip("::ffff:10.0.0.2"),
+                &headers(&[("x-real-ip", "9.9.9.9")]),
+                &trusted(),
+                None
+            )
+            .0,
+            ip("9.9.9.9")
+        );
+    }
+}

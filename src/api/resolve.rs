@@ -1,0 +1,213 @@
+//! `GET /resolve`: the JSON HTTPDNS answer.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Json;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::client_ip::client_ip;
+use super::{ApiError, AppState, EPOCH_HEADER};
+use crate::geoip::Geo;
+use crate::model::{Model, normalize_host, valid_host};
+use crate::scheduler::{self, Decision, Families, NoLiveState, Query, Tier};
+
+#[derive(Deserialize)]
+struct ResolveParams {
+    host: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    ip: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ResolveResponse<'a> {
+    client_ip: IpAddr,
+    geo: &'a Geo,
+    epoch: u64,
+    answers: Vec<AnswerJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum AnswerJson<'a> {
+    Found {
+        host: String,
+        zone: &'a str,
+        failover: bool,
+        ttl: u32,
+        ips: Vec<IpAddr>,
+        ipsv6: Vec<IpAddr>,
+        fallback: Vec<TierJson<'a>>,
+    },
+    Failed {
+        host: String,
+        error: &'static str,
+    },
+}
+
+#[derive(Serialize)]
+struct TierJson<'a> {
+    zone: &'a str,
+    ips: Vec<IpAddr>,
+    ipsv6: Vec<IpAddr>,
+}
+
+impl<'a> TierJson<'a> {
+    fn new(model: &'a Model, tier: Tier) -> Self {
+        Self {
+            zone: &model.zone(tier.zone).name,
+            ips: tier.v4,
+            ipsv6: tier.v6,
+        }
+    }
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(message.into())
+}
+
+/// Parses `type`: `A`, `AAAA`, or both comma-separated (any case).
+fn parse_families(kind: Option<&str>) -> Result<Families, ApiError> {
+    let Some(kind) = kind else {
+        return Ok(Families::Both);
+    };
+    let (mut v4, mut v6) = (false, false);
+    for part in kind.split(',') {
+        match part.trim().to_ascii_uppercase().as_str() {
+            "A" => v4 = true,
+            "AAAA" => v6 = true,
+            _ => return Err(bad(format!("type {part:?} is not A or AAAA"))),
+        }
+    }
+    Ok(match (v4, v6) {
+        (true, true) => Families::Both,
+        (true, false) => Families::V4,
+        _ => Families::V6,
+    })
+}
+
+/// Splits and checks `host`: every name must be well-formed, and the batch bounded.
+fn parse_hosts(hosts: Option<&str>, max: usize) -> Result<Vec<String>, ApiError> {
+    let hosts = hosts.ok_or_else(|| bad("missing host parameter"))?;
+    let names: Vec<&str> = hosts.split(',').collect();
+    if names.len() > max {
+        return Err(bad(format!(
+            "{} hosts in one request; the limit is {max}",
+            names.len()
+        )));
+    }
+    names
+        .into_iter()
+        .map(|raw| {
+            let host = normalize_host(raw);
+            if valid_host(&host) {
+                Ok(host)
+            } else {
+                Err(bad(format!("malformed host {raw:?}")))
+            }
+        })
+        .collect()
+}
+
+pub(super) async fn resolve(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params: ResolveParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|e| bad(format!("bad query string: {e}")))?;
+    let snapshot = app.snapshot.load();
+    let hosts = parse_hosts(params.host.as_deref(), snapshot.limits.max_batch_hosts)?;
+    let families = parse_families(params.kind.as_deref())?;
+    let explicit = params
+        .ip
+        .as_deref()
+        .map(|ip| {
+            ip.trim()
+                .parse::<IpAddr>()
+                .map_err(|_| bad(format!("ip {ip:?} is not an IP address")))
+        })
+        .transpose()?;
+
+    let (ip, _source) = client_ip(peer.ip(), &headers, &snapshot.trusted_proxies, explicit);
+    let geo = snapshot.geo.lookup(ip);
+    let limits = snapshot.answer_limits();
+    let model = &snapshot.model;
+    let epoch = app.epoch.current();
+    let mut seed = fastrand::u64(..);
+    let answers = hosts
+        .into_iter()
+        .map(|host| match model.domain(&host) {
+            None => AnswerJson::Failed {
+                host,
+                error: "unknown_host",
+            },
+            Some(domain) => {
+                seed = seed.wrapping_add(1);
+                let query = Query {
+                    domain,
+                    geo: &geo,
+                    client_ip: ip,
+                    families,
+                    seed,
+                };
+                let decision: Decision = scheduler::decide(model, &NoLiveState, &query, &limits);
+                AnswerJson::Found {
+                    host,
+                    zone: &model.zone(decision.answer.zone).name,
+                    failover: decision.failover,
+                    ttl: decision.ttl,
+                    ips: decision.answer.v4,
+                    ipsv6: decision.answer.v6,
+                    fallback: decision
+                        .fallback
+                        .into_iter()
+                        .map(|t| TierJson::new(model, t))
+                        .collect(),
+                }
+            }
+        })
+        .collect();
+    let body = ResolveResponse {
+        client_ip: ip,
+        geo: &geo,
+        epoch,
+        answers,
+    };
+    let mut response = Json(body).into_response();
+    response
+        .headers_mut()
+        .insert(EPOCH_HEADER, HeaderValue::from(epoch));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_parse_in_any_order_and_case() {
+        assert_eq!(parse_families(None).unwrap(), Families::Both);
+        assert_eq!(parse_families(Some("a")).unwrap(), Families::V4);
+        assert_eq!(parse_families(Some("AAAA")).unwrap(), Families::V6);
+        assert_eq!(parse_families(Some("AAAA,A")).unwrap(), Families::Both);
+        assert!(parse_families(Some("MX")).is_err());
+        assert!(parse_families(Some("")).is_err());
+    }
+
+    #[test]
+    fn hosts_are_normalised_checked_and_bounded() {
+        assert_eq!(
+            parse_hosts(Some("API.example.com.,b.example.com"), 32).unwrap(),
+            vec!["api.example.com", "b.example.com"]
+        );
+        assert!(parse_hosts(None, 32).is_err());
+        assert!(parse_hosts(Some("a.com,,b.com"), 32).is_err());
+        assert!(parse_hosts(Some("bad host"), 32).is_err());
+        assert!(parse_hosts(Some("a.com,b.com,c.com"), 2).is_err());
+    }
+}

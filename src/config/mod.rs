@@ -1,0 +1,203 @@
+//! Configuration files: the server config (`httpdns.toml`) and the zones directory.
+//!
+//! Owns the serde shapes, loading and the errors a user sees when a file is wrong.
+//! Turning zones files into the steering model (and validating their meaning) is
+//! `model`'s job; this module only reads and parses.
+
+pub mod zones;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnetwork::IpNetwork;
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Errors reading the server config.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        path: PathBuf,
+        field: &'static str,
+        message: String,
+    },
+}
+
+/// The server config file. Relative paths are resolved against the file's directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Public listener: `/resolve`, `/report`, `/healthz`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Admin listener (drain, reload, explain, metrics).
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: SocketAddr,
+    /// Directory of zones files (`*.toml`).
+    pub zones_dir: PathBuf,
+    /// Where drains and the audit log live.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    pub geoip: GeoIpConfig,
+    /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpNetwork>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// IP database files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoIpConfig {
+    /// Flat-schema (or ip-location-db city) MaxMind DB.
+    pub database: PathBuf,
+    /// Optional ASN-only MaxMind DB, consulted when the main DB has no ASN.
+    pub asn_database: Option<PathBuf>,
+    /// ASN → carrier table; the shipped `geoip/asn-carriers.toml` when absent.
+    pub asn_carriers: Option<PathBuf>,
+}
+
+/// Bounds on what one request may ask for and get.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Hosts per `/resolve` request.
+    pub max_batch_hosts: usize,
+    /// IPs per address family in one answer.
+    pub max_answer_ips: usize,
+    /// Failover zones listed in `fallback`.
+    pub fallback_zones: usize,
+    /// IPs per family per fallback zone.
+    pub fallback_ips: usize,
+    /// Largest request body accepted (bytes).
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_batch_hosts: 32,
+            max_answer_ips: 4,
+            fallback_zones: 1,
+            fallback_ips: 2,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8080))
+}
+
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8081))
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("state")
+}
+
+impl ServerConfig {
+    /// Reads and parses `path`, resolving relative paths against its directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, path, base)
+    }
+
+    /// Parses config text; `origin` names it in errors, `base` anchors relative paths.
+    pub fn parse(text: &str, origin: &Path, base: &Path) -> Result<Self, ConfigError> {
+        let mut config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let invalid = |field, message: &str| ConfigError::Invalid {
+            path: origin.to_path_buf(),
+            field,
+            message: message.to_string(),
+        };
+        let limits = &config.limits;
+        if limits.max_batch_hosts == 0 {
+            return Err(invalid("limits.max_batch_hosts", "must be at least 1"));
+        }
+        if limits.max_answer_ips == 0 {
+            return Err(invalid("limits.max_answer_ips", "must be at least 1"));
+        }
+        if limits.max_body_bytes < 1024 {
+            return Err(invalid("limits.max_body_bytes", "must be at least 1024"));
+        }
+        let anchor = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        anchor(&mut config.zones_dir);
+        anchor(&mut config.state_dir);
+        anchor(&mut config.geoip.database);
+        if let Some(p) = config.geoip.asn_database.as_mut() {
+            anchor(p);
+        }
+        if let Some(p) = config.geoip.asn_carriers.as_mut() {
+            anchor(p);
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "zones_dir = \"zones\"\n[geoip]\ndatabase = \"geo.mmdb\"\n";
+
+    #[test]
+    fn relative_paths_are_anchored_at_the_config_directory() {
+        let config =
+            ServerConfig::parse(MINIMAL, Path::new("/etc/h/c.toml"), Path::new("/etc/h")).unwrap();
+        assert_eq!(config.zones_dir, Path::new("/etc/h/zones"));
+        assert_eq!(config.geoip.database, Path::new("/etc/h/geo.mmdb"));
+        assert_eq!(config.state_dir, Path::new("/etc/h/state"));
+        assert_eq!(config.limits.max_batch_hosts, 32);
+        assert_eq!(config.admin_listen, "127.0.0.1:8081".parse().unwrap());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors_naming_the_file() {
+        let err = ServerConfig::parse(
+            &format!("{MINIMAL}lisen = 1\n"),
+            Path::new("c.toml"),
+            Path::new("."),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("c.toml") && err.contains("lisen"), "{err}");
+        let err = ServerConfig::parse(
+            &format!("trusted_proxies = [\"10.0.0.0/33\"]\n{MINIMAL}"),
+            Path::new("c.toml"),
+            Path::new("."),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("c.toml"), "{err}");
+        let err = ServerConfig::parse(
+            &format!("{MINIMAL}[limits]\nmax_batch_hosts = 0\n"),
+            Path::new("c.toml"),
+            Path::new("."),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("limits.max_batch_hosts"), "{err}");
+    }
+}

@@ -1,0 +1,320 @@
+//! IP database: turns a client IP into a [`Geo`] (country, province, city, carrier, ASN).
+//!
+//! Owns the MaxMind DB readers and the folding of whatever spelling a database uses into
+//! the keys routing rules match on. Lookups never fail: an IP in no range, or a record
+//! that does not decode, is an unknown geo. This module knows nothing about zones.
+
+pub mod build;
+pub mod carrier;
+pub mod province;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use maxminddb::Reader;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use carrier::AsnCarriers;
+
+/// Errors opening or building IP databases.
+#[derive(Debug, Error)]
+pub enum GeoIpError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid MaxMind DB: {message}")]
+    InvalidDb { path: PathBuf, message: String },
+    #[error("ASN carrier table {path}: {message}")]
+    AsnTable { path: PathBuf, message: String },
+    #[error("{path} line {line}: {message}")]
+    Csv {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error("writing {path}: {message}")]
+    Write { path: PathBuf, message: String },
+}
+
+/// Where a client is, as far as the IP database knows. Every field may be unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Geo {
+    /// ISO 3166-1 alpha-2 country code, upper case.
+    pub country: Option<String>,
+    /// ISO 3166-2 code (`CN-GD`) when known, else the database's own name.
+    pub province: Option<String>,
+    pub city: Option<String>,
+    /// Carrier key (`telecom`, `unicom`, `mobile`, `cernet`, ...).
+    pub carrier: Option<String>,
+    pub asn: Option<u32>,
+    /// The database's raw ISP name, kept for explain output; not part of the API.
+    #[serde(skip)]
+    pub isp: Option<String>,
+}
+
+/// One record in the flat schema, with the field names of the open ip-location-db
+/// databases accepted as aliases so those open as drop-ins.
+#[derive(Deserialize)]
+struct FlatRecord<'a> {
+    #[serde(borrow, alias = "country_code")]
+    country: Option<&'a str>,
+    #[serde(borrow, alias = "state1", alias = "region")]
+    province: Option<&'a str>,
+    #[serde(borrow)]
+    city: Option<&'a str>,
+    #[serde(borrow)]
+    carrier: Option<&'a str>,
+    #[serde(borrow)]
+    isp: Option<&'a str>,
+    #[serde(alias = "autonomous_system_number")]
+    asn: Option<u32>,
+}
+
+/// The ASN-only database schema (ip-location-db `asn` mmdb).
+#[derive(Deserialize)]
+struct AsnRecord<'a> {
+    autonomous_system_number: Option<u32>,
+    #[serde(borrow)]
+    autonomous_system_organization: Option<&'a str>,
+}
+
+/// The opened IP databases. Immutable; a reload builds a new one.
+pub struct GeoDb {
+    city: Reader<Vec<u8>>,
+    asn: Option<Reader<Vec<u8>>>,
+    asn_carriers: AsnCarriers,
+}
+
+impl std::fmt::Debug for GeoDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeoDb")
+            .field("type", &self.city.metadata().database_type)
+            .field("asn_db", &self.asn.is_some())
+            .finish()
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Reader<Vec<u8>>, GeoIpError> {
+    let bytes = std::fs::read(path).map_err(|source| GeoIpError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    reader_from_bytes(bytes, path)
+}
+
+fn reader_from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Reader<Vec<u8>>, GeoIpError> {
+    let invalid = |message: String| GeoIpError::InvalidDb {
+        path: path.to_path_buf(),
+        message,
+    };
+    let reader = Reader::from_source(bytes).map_err(|e| invalid(e.to_string()))?;
+    // A truncated or corrupt file must be refused at load time, not discovered per request.
+    // An empty `description` map is a metadata nit many open databases have: allow it.
+    match reader.verify() {
+        Err(e) if !e.to_string().contains("description") => Err(invalid(e.to_string())),
+        _ => Ok(reader),
+    }
+}
+
+impl GeoDb {
+    /// Opens the main database, the optional ASN database and the ASN → carrier table.
+    pub fn open(
+        city: &Path,
+        asn: Option<&Path>,
+        asn_carriers: Option<&Path>,
+    ) -> Result<Self, GeoIpError> {
+        Ok(Self {
+            city: open_reader(city)?,
+            asn: asn.map(open_reader).transpose()?,
+            asn_carriers: match asn_carriers {
+                Some(path) => AsnCarriers::load(path)?,
+                None => AsnCarriers::builtin(),
+            },
+        })
+    }
+
+    /// Builds a database from bytes already in memory (tests, benches).
+    pub fn from_bytes(city: Vec<u8>) -> Result<Self, GeoIpError> {
+        Ok(Self {
+            city: reader_from_bytes(city, Path::new("<memory>"))?,
+            asn: None,
+            asn_carriers: AsnCarriers::builtin(),
+        })
+    }
+
+    /// Looks `ip` up. IPv4-mapped IPv6 addresses are looked up as IPv4.
+    pub fn lookup(&self, ip: IpAddr) -> Geo {
+        let ip = ip.to_canonical();
+        let mut geo = Geo::default();
+        if let Some(record) = decode::<FlatRecord>(&self.city, ip) {
+            geo.country = record
+                .country
+                .and_then(non_empty)
+                .map(str::to_ascii_uppercase);
+            geo.province = record.province.and_then(non_empty).map(province::normalize);
+            geo.city = record.city.and_then(non_empty).map(str::to_string);
+            geo.isp = record.isp.and_then(non_empty).map(str::to_string);
+            geo.asn = record.asn.filter(|asn| *asn != 0);
+            geo.carrier = record
+                .carrier
+                .and_then(non_empty)
+                .map(|c| {
+                    carrier::normalize(c).map_or_else(|| c.to_ascii_lowercase(), str::to_string)
+                })
+                .or_else(|| record.isp.and_then(carrier::normalize).map(str::to_string));
+        }
+        if let (None, Some(asn_db)) = (geo.asn, &self.asn) {
+            if let Some(record) = decode::<AsnRecord>(asn_db, ip) {
+                geo.asn = record.autonomous_system_number.filter(|asn| *asn != 0);
+                if geo.isp.is_none() {
+                    geo.isp = record
+                        .autonomous_system_organization
+                        .and_then(non_empty)
+                        .map(str::to_string);
+                }
+            }
+        }
+        if geo.carrier.is_none() {
+            geo.carrier = geo
+                .asn
+                .and_then(|asn| self.asn_carriers.carrier(asn))
+                .map(str::to_string);
+        }
+        geo
+    }
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    let s = s.trim();
+    (!s.is_empty()).then_some(s)
+}
+
+fn decode<'de, T: Deserialize<'de>>(reader: &'de Reader<Vec<u8>>, ip: IpAddr) -> Option<T> {
+    // An IPv4 address in an IPv4-only database, or a corrupt record, is simply "unknown".
+    match reader.lookup(ip).and_then(|found| found.decode::<T>()) {
+        Ok(record) => record,
+        Err(error) => {
+            tracing::debug!(%ip, %error, "geo lookup failed; treating as unknown");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_db() -> GeoDb {
+        GeoDb::open(
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/geoip/test-geo.mmdb")),
+            None,
+            None,
+        )
+        .expect("shipped test database opens")
+    }
+
+    #[test]
+    fn guangdong_telecom_ip_is_found() {
+        let geo = test_db().lookup("202.96.128.86".parse().unwrap());
+        assert_eq!(geo.country.as_deref(), Some("CN"));
+        assert_eq!(geo.province.as_deref(), Some("CN-GD"));
+        assert_eq!(geo.carrier.as_deref(), Some("telecom"));
+        assert_eq!(geo.asn, Some(4134));
+    }
+
+    #[test]
+    fn ipv4_mapped_ipv6_is_looked_up_as_ipv4() {
+        let db = test_db();
+        let mapped = db.lookup("::ffff:123.125.81.6".parse().unwrap());
+        assert_eq!(mapped, db.lookup("123.125.81.6".parse().unwrap()));
+        assert_eq!(mapped.carrier.as_deref(), Some("unicom"));
+        assert_eq!(mapped.province.as_deref(), Some("CN-BJ"));
+    }
+
+    #[test]
+    fn ipv6_prefixes_are_found() {
+        let db = test_db();
+        assert_eq!(
+            db.lookup("240e::1".parse().unwrap()).carrier.as_deref(),
+            Some("telecom")
+        );
+        let cernet = db.lookup("2001:da8::1".parse().unwrap());
+        assert_eq!(cernet.carrier.as_deref(), Some("cernet"));
+        assert_eq!(cernet.country.as_deref(), Some("CN"));
+    }
+
+    #[test]
+    fn ip_in_no_range_is_unknown_not_an_error() {
+        assert_eq!(
+            test_db().lookup("192.0.2.1".parse().unwrap()),
+            Geo::default()
+        );
+        assert_eq!(
+            test_db().lookup("2001:db8::1".parse().unwrap()),
+            Geo::default()
+        );
+    }
+
+    #[test]
+    fn garbage_file_is_refused_with_the_path() {
+        let err = GeoDb::from_bytes(b"not an mmdb".to_vec())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a valid MaxMind DB"), "{err}");
+    }
+
+    #[test]
+    fn truncated_file_is_refused() {
+        let bytes =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/geoip/test-geo.mmdb")).unwrap();
+        let err = GeoDb::from_bytes(bytes[..bytes.len() / 2].to_vec())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a valid MaxMind DB"), "{err}");
+    }
+
+    #[test]
+    fn ip_location_db_field_names_are_accepted() {
+        let mut writer = mmdb_writer::Writer::new("ip-location-db-city");
+        let record = mmdb_writer::Value::map([
+            ("country_code", mmdb_writer::Value::from("CN")),
+            ("state1", mmdb_writer::Value::from("Guangdong")),
+            ("city", mmdb_writer::Value::from("Shenzhen")),
+            ("latitude", mmdb_writer::Value::Float(22.5)),
+        ]);
+        writer
+            .insert_value(
+                "14.16.0.0/12".parse::<mmdb_writer::ipnet::IpNet>().unwrap(),
+                record,
+            )
+            .unwrap();
+        let db = GeoDb::from_bytes(writer.to_bytes().unwrap()).unwrap();
+        let geo = db.lookup("14.17.1.1".parse().unwrap());
+        assert_eq!(geo.country.as_deref(), Some("CN"));
+        assert_eq!(geo.province.as_deref(), Some("CN-GD"));
+        assert_eq!(geo.city.as_deref(), Some("Shenzhen"));
+    }
+
+    #[test]
+    fn asn_without_carrier_is_mapped_through_the_asn_table() {
+        let mut writer = mmdb_writer::Writer::new("flat");
+        let record = mmdb_writer::Value::map([
+            ("country", mmdb_writer::Value::from("CN")),
+            ("asn", mmdb_writer::Value::U32(4837)),
+        ]);
+        writer
+            .insert_value(
+                "60.0.0.0/13".parse::<mmdb_writer::ipnet::IpNet>().unwrap(),
+                record,
+            )
+            .unwrap();
+        let db = GeoDb::from_bytes(writer.to_bytes().unwrap()).unwrap();
+        assert_eq!(
+            db.lookup("60.1.1.1".parse().unwrap()).carrier.as_deref(),
+            Some("unicom")
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! httpdns: an HTTPDNS and global traffic scheduling (GSLB) server.
+//!
+//! A request flows one way: HTTP front (`api`) → client IP → geo lookup (`geoip`) →
+//! zone policy and ranking (`scheduler` over the compiled `model`) → answer. Everything
+//! the request path reads lives in one immutable [`snapshot::Snapshot`] published with
+//! `arc-swap`; `server` wires listeners and tasks.
+
+pub mod api;
+pub mod config;
+pub mod epoch;
+pub mod geoip;
+pub mod model;
+pub mod scheduler;
+pub mod server;
+pub mod snapshot;
+
+pub use config::ServerConfig;
+pub use server::{Server, StartError};

@@ -1,0 +1,383 @@
+//! The steering decision: (model, live state, client, domain) → [`Decision`].
+//!
+//! Pure: no I/O, no clock, no locks. Live state (health, drains, speed) comes in through
+//! the [`LiveView`] trait so this module can be tested with plain values and the fronts
+//! (JSON, DoH, DNS) all share one decision. It picks the home zone by the first matching
+//! rule, walks the failover chain when the home zone cannot serve (unhealthy or drained
+//! for this client), ranks endpoints, and lists the next zones as fallback tiers.
+
+pub mod ranking;
+
+use std::net::IpAddr;
+
+use crate::geoip::Geo;
+use crate::model::{Domain, Endpoint, Model, ZoneId};
+
+/// Which address families the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Families {
+    V4,
+    V6,
+    Both,
+}
+
+impl Families {
+    pub fn v4(self) -> bool {
+        matches!(self, Self::V4 | Self::Both)
+    }
+    pub fn v6(self) -> bool {
+        matches!(self, Self::V6 | Self::Both)
+    }
+}
+
+/// Live state the decision depends on. Every method has the "nothing known" default:
+/// healthy, not drained, no measurements.
+pub trait LiveView {
+    /// Whether the endpoint passes its health checks and is not disabled.
+    fn endpoint_up(&self, _zone: ZoneId, _endpoint: &Endpoint) -> bool {
+        true
+    }
+
+    /// Share of its normal traffic (0.0 ..= 1.0) the zone keeps for this domain.
+    fn zone_keep_share(&self, _zone: ZoneId, _domain: &Domain) -> f64 {
+        1.0
+    }
+
+    /// Ranking cost of the endpoint for this client (lower is better).
+    fn endpoint_cost(&self, _endpoint: &Endpoint, _geo: &Geo) -> ranking::Cost {
+        ranking::Cost::default()
+    }
+}
+
+/// Live state with nothing in it: everything healthy, nothing drained.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoLiveState;
+
+impl LiveView for NoLiveState {}
+
+/// Caps from the server config.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerLimits {
+    pub max_answer_ips: usize,
+    pub fallback_zones: usize,
+    pub fallback_ips: usize,
+}
+
+/// What a client asks.
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    pub domain: &'a Domain,
+    pub geo: &'a Geo,
+    pub client_ip: IpAddr,
+    pub families: Families,
+    /// Randomness for spreading load among near-equal endpoints.
+    pub seed: u64,
+}
+
+/// Why a zone on the way was passed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// No endpoint passes health checks.
+    Unhealthy,
+    /// Drained (fully, or for this client's share).
+    Drained,
+}
+
+/// A fallback tier: the next zone to try and its best endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tier {
+    pub zone: ZoneId,
+    pub v4: Vec<IpAddr>,
+    pub v6: Vec<IpAddr>,
+}
+
+/// The answer for one host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The zone the rules chose.
+    pub home: ZoneId,
+    /// Index of the rule that chose it; `None` for the default zone.
+    pub rule: Option<usize>,
+    /// The answer: its zone and endpoints, best first.
+    pub answer: Tier,
+    /// The answer is not from the home zone.
+    pub failover: bool,
+    /// Every zone in the chain was down; the answer is the home zone's endpoints anyway.
+    pub fail_open: bool,
+    pub ttl: u32,
+    pub fallback: Vec<Tier>,
+    /// Zones passed over on the way, with the reason.
+    pub skipped: Vec<(ZoneId, SkipReason)>,
+}
+
+/// Decides the answer for one host.
+pub fn decide(
+    model: &Model,
+    live: &impl LiveView,
+    query: &Query<'_>,
+    limits: &AnswerLimits,
+) -> Decision {
+    let domain = query.domain;
+    let (home, rule) = domain.home_zone(query.geo, query.client_ip);
+    let chain = std::iter::once(home).chain(
+        model
+            .zone(home)
+            .failover
+            .iter()
+            .copied()
+            .filter(|zone| domain.is_served_by(*zone)),
+    );
+    let client_slot = drain_slot(query.client_ip, query.geo);
+
+    let mut skipped = Vec::new();
+    let mut serving = Vec::new();
+    for zone in chain {
+        if !zone_has_up_endpoint(model, live, zone) {
+            skipped.push((zone, SkipReason::Unhealthy));
+        } else if client_slot >= live.zone_keep_share(zone, domain) {
+            skipped.push((zone, SkipReason::Drained));
+        } else {
+            serving.push(zone);
+        }
+        if serving.len() > limits.fallback_zones {
+            break;
+        }
+    }
+
+    let mut rng = fastrand::Rng::with_seed(query.seed);
+    let mut tier = |zone: ZoneId, per_family: usize, only_up: bool| {
+        ranking::rank_zone(model, live, zone, query, per_family, only_up, &mut rng)
+    };
+    let (answer, failover, fail_open) = match serving.first() {
+        Some(&zone) => (tier(zone, limits.max_answer_ips, true), zone != home, false),
+        // Every zone is down or drained: answering nothing would turn a monitoring
+        // failure into an outage, so answer the home zone's endpoints as they are.
+        None => (tier(home, limits.max_answer_ips, false), false, true),
+    };
+    let fallback = serving
+        .iter()
+        .skip(1)
+        .take(limits.fallback_zones)
+        .map(|&zone| tier(zone, limits.fallback_ips, true))
+        .collect();
+    Decision {
+        home,
+        rule,
+        answer,
+        failover,
+        fail_open,
+        ttl: domain.ttl,
+        fallback,
+        skipped,
+    }
+}
+
+fn zone_has_up_endpoint(model: &Model, live: &impl LiveView, zone: ZoneId) -> bool {
+    model
+        .zone(zone)
+        .endpoints
+        .iter()
+        .any(|e| live.endpoint_up(zone, e))
+}
+
+/// Where a client falls in [0, 1) for partial drains. Derived from its /24 (/48 for
+/// IPv6) and carrier so a client keeps its zone from one query to the next and a ramp
+/// moves clients over gradually instead of flapping them.
+pub fn drain_slot(ip: IpAddr, geo: &Geo) -> f64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => (u32::from(v4) >> 8).hash(&mut hasher),
+        IpAddr::V6(v6) => (u128::from(v6) >> 80).hash(&mut hasher),
+    }
+    geo.carrier.hash(&mut hasher);
+    // 53 bits fill an f64 mantissa exactly.
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::zones::parse;
+    use std::collections::HashSet;
+    use std::path::Path;
+
+    const ZONES: &str = r#"
+        [[zone]]
+        name = "south"
+        endpoints = ["192.0.2.1", "192.0.2.2", "2001:db8:1::1"]
+        failover = ["east", "west", "north"]
+        [[zone]]
+        name = "east"
+        endpoints = ["198.51.100.1", "198.51.100.2", "198.51.100.3", "2001:db8:2::1"]
+        failover = ["south"]
+        [[zone]]
+        name = "west"
+        endpoints = ["203.0.113.1"]
+        [[zone]]
+        name = "north"
+        endpoints = ["203.0.113.50"]
+        [[domain]]
+        name = "api.example.com"
+        ttl = 60
+        zones = ["south", "east", "north"]
+        default_zone = "east"
+        [[domain.rule]]
+        carrier = ["telecom"]
+        zone = "south"
+    "#;
+
+    const LIMITS: AnswerLimits = AnswerLimits {
+        max_answer_ips: 2,
+        fallback_zones: 1,
+        fallback_ips: 1,
+    };
+
+    fn model() -> Model {
+        Model::compile(&[parse(ZONES, Path::new("z.toml")).unwrap()]).unwrap()
+    }
+
+    fn telecom() -> Geo {
+        Geo {
+            carrier: Some("telecom".into()),
+            ..Geo::default()
+        }
+    }
+
+    struct Down(HashSet<IpAddr>);
+    impl LiveView for Down {
+        fn endpoint_up(&self, _: ZoneId, e: &Endpoint) -> bool {
+            !self.0.contains(&e.ip)
+        }
+    }
+
+    struct Drained(ZoneId, f64);
+    impl LiveView for Drained {
+        fn zone_keep_share(&self, zone: ZoneId, _: &Domain) -> f64 {
+            if zone == self.0 { self.1 } else { 1.0 }
+        }
+    }
+
+    fn decide_for(model: &Model, live: &impl LiveView, geo: &Geo, seed: u64) -> Decision {
+        let query = Query {
+            domain: model.domain("api.example.com").unwrap(),
+            geo,
+            client_ip: "192.0.2.77".parse().unwrap(),
+            families: Families::Both,
+            seed,
+        };
+        decide(model, live, &query, &LIMITS)
+    }
+
+    fn down(ips: &[&str]) -> Down {
+        Down(ips.iter().map(|ip| ip.parse().unwrap()).collect())
+    }
+
+    #[test]
+    fn home_zone_answers_with_fallback_tier_from_the_chain() {
+        let m = model();
+        let d = decide_for(&m, &NoLiveState, &telecom(), 1);
+        assert_eq!(d.answer.zone, m.zone_id("south").unwrap());
+        assert!(!d.failover && !d.fail_open);
+        assert_eq!(d.answer.v4.len(), 2);
+        assert_eq!(
+            d.answer.v6,
+            vec!["2001:db8:1::1".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(d.ttl, 60);
+        assert_eq!(d.fallback.len(), 1);
+        assert_eq!(d.fallback[0].zone, m.zone_id("east").unwrap());
+        assert_eq!(d.fallback[0].v4.len(), 1, "fallback_ips caps each family");
+    }
+
+    #[test]
+    fn unhealthy_home_zone_answers_from_failover() {
+        let m = model();
+        let d = decide_for(
+            &m,
+            &down(&["192.0.2.1", "192.0.2.2", "2001:db8:1::1"]),
+            &telecom(),
+            1,
+        );
+        assert_eq!(d.answer.zone, m.zone_id("east").unwrap());
+        assert!(d.failover);
+        assert_eq!(
+            d.skipped,
+            vec![(m.zone_id("south").unwrap(), SkipReason::Unhealthy)]
+        );
+        // "west" does not serve the domain, so the next tier is "north".
+        assert_eq!(d.fallback[0].zone, m.zone_id("north").unwrap());
+    }
+
+    #[test]
+    fn down_endpoints_leave_the_answer_but_the_zone_stays() {
+        let m = model();
+        let d = decide_for(&m, &down(&["192.0.2.1"]), &telecom(), 1);
+        assert_eq!(d.answer.zone, m.zone_id("south").unwrap());
+        assert_eq!(d.answer.v4, vec!["192.0.2.2".parse::<IpAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn everything_down_fails_open_to_the_home_zone() {
+        let m = model();
+        let all: Vec<String> = m
+            .zones
+            .iter()
+            .flat_map(|z| z.endpoints.iter().map(|e| e.ip.to_string()))
+            .collect();
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let d = decide_for(&m, &down(&all), &telecom(), 1);
+        assert!(d.fail_open);
+        assert_eq!(d.answer.zone, m.zone_id("south").unwrap());
+        assert_eq!(d.answer.v4.len(), 2);
+        assert!(d.fallback.is_empty());
+    }
+
+    #[test]
+    fn drained_home_zone_answers_from_failover() {
+        let m = model();
+        let south = m.zone_id("south").unwrap();
+        let d = decide_for(&m, &Drained(south, 0.0), &telecom(), 1);
+        assert!(d.failover);
+        assert_eq!(d.answer.zone, m.zone_id("east").unwrap());
+        assert_eq!(d.skipped, vec![(south, SkipReason::Drained)]);
+    }
+
+    #[test]
+    fn default_zone_when_no_rule_matches() {
+        let m = model();
+        let d = decide_for(&m, &NoLiveState, &Geo::default(), 1);
+        assert_eq!(d.answer.zone, m.zone_id("east").unwrap());
+        assert_eq!(d.rule, None);
+        assert!(!d.failover);
+    }
+
+    #[test]
+    fn only_requested_families_are_answered() {
+        let m = model();
+        let geo = telecom();
+        let query = Query {
+            domain: m.domain("api.example.com").unwrap(),
+            geo: &geo,
+            client_ip: "192.0.2.77".parse().unwrap(),
+            families: Families::V6,
+            seed: 3,
+        };
+        let d = decide(&m, &NoLiveState, &query, &LIMITS);
+        assert!(d.answer.v4.is_empty());
+        assert_eq!(d.answer.v6.len(), 1);
+    }
+
+    #[test]
+    fn drain_slot_is_sticky_per_slash_24_and_spread_across_them() {
+        let geo = telecom();
+        let a = drain_slot("192.0.2.1".parse().unwrap(), &geo);
+        assert_eq!(a, drain_slot("192.0.2.254".parse().unwrap(), &geo));
+        let slots: Vec<f64> = (0..1000u32)
+            .map(|i| drain_slot(IpAddr::from((0x0a00_0000 + (i << 8)).to_be_bytes()), &geo))
+            .collect();
+        let below_half = slots.iter().filter(|s| **s < 0.5).count();
+        assert!((400..600).contains(&below_half), "{below_half}");
+        assert!(slots.iter().all(|s| (0.0..1.0).contains(s)));
+    }
+}

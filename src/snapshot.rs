@@ -1,0 +1,84 @@
+//! The steering snapshot: everything the request path reads, built whole and swapped.
+//!
+//! A [`Snapshot`] bundles the compiled model, the opened IP databases and the request
+//! limits. It is built (and fully validated) off the request path, then published with
+//! `arc-swap`; requests in flight keep the snapshot they started with. Nothing here is
+//! mutated after it is built.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use ipnetwork::IpNetwork;
+
+use crate::config::{ConfigError, Limits, ServerConfig, zones};
+use crate::geoip::{GeoDb, GeoIpError};
+use crate::model::{CidrSet, Model, ModelError};
+use crate::scheduler::AnswerLimits;
+
+/// What a request needs, frozen.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub model: Model,
+    pub geo: GeoDb,
+    pub limits: Limits,
+    pub trusted_proxies: CidrSet,
+}
+
+impl Snapshot {
+    pub fn answer_limits(&self) -> AnswerLimits {
+        AnswerLimits {
+            max_answer_ips: self.limits.max_answer_ips,
+            fallback_zones: self.limits.fallback_zones,
+            fallback_ips: self.limits.fallback_ips,
+        }
+    }
+}
+
+/// The published snapshot, shared by every front.
+pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
+
+/// Every reason a snapshot could not be built; each line names its file.
+#[derive(Debug)]
+pub enum LoadError {
+    Config(Vec<ConfigError>),
+    Model(Vec<ModelError>),
+    GeoIp(GeoIpError),
+}
+
+impl LoadError {
+    /// One message per problem, for logs and the reload API.
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            Self::Config(errors) => errors.iter().map(ToString::to_string).collect(),
+            Self::Model(errors) => errors.iter().map(ToString::to_string).collect(),
+            Self::GeoIp(error) => vec![error.to_string()],
+        }
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.messages().join("\n"))
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Reads the zones directory and IP databases named by `config` and builds a snapshot.
+pub fn load(config: &ServerConfig) -> Result<Snapshot, LoadError> {
+    let files = zones::load_dir(&config.zones_dir).map_err(LoadError::Config)?;
+    let model = Model::compile(&files).map_err(LoadError::Model)?;
+    let geo = GeoDb::open(
+        &config.geoip.database,
+        config.geoip.asn_database.as_deref(),
+        config.geoip.asn_carriers.as_deref(),
+    )
+    .map_err(LoadError::GeoIp)?;
+    Ok(Snapshot {
+        model,
+        geo,
+        limits: config.limits.clone(),
+        trusted_proxies: CidrSet::new(&config.trusted_proxies as &[IpNetwork]),
+    })
+}

@@ -1,0 +1,204 @@
+//! `/resolve` end to end: real server on loopback, real HTTP, the shipped example config
+//! and test IP database.
+
+mod common;
+
+use serde_json::Value;
+
+fn ips(answer: &Value, key: &str) -> Vec<String> {
+    answer[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn guangdong_telecom_client_is_steered_to_the_south_zone() {
+    let s = common::start_example().await;
+    let (status, body) = s
+        .get_json("/resolve?host=api.example.com&ip=202.96.128.86")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["client_ip"], "202.96.128.86");
+    assert_eq!(body["geo"]["country"], "CN");
+    assert_eq!(body["geo"]["province"], "CN-GD");
+    assert_eq!(body["geo"]["carrier"], "telecom");
+    assert_eq!(body["geo"]["asn"], 4134);
+    assert!(body["epoch"].as_u64().unwrap() > 0);
+    let answer = &body["answers"][0];
+    assert_eq!(answer["host"], "api.example.com");
+    assert_eq!(answer["zone"], "gz-telecom");
+    assert_eq!(answer["failover"], false);
+    assert_eq!(answer["ttl"], 60);
+    let v4 = ips(answer, "ips");
+    assert_eq!(v4.len(), 3);
+    assert!(v4.iter().all(|ip| ip.starts_with("203.0.113.1")), "{v4:?}");
+    assert_eq!(ips(answer, "ipsv6"), vec!["2001:db8:10::1"]);
+    // Fallback: first zone of the chain, capped at 2 IPs per family.
+    let fallback = answer["fallback"].as_array().unwrap();
+    assert_eq!(fallback.len(), 1);
+    assert_eq!(fallback[0]["zone"], "sh-bgp");
+    assert_eq!(ips(&fallback[0], "ips").len(), 2);
+    assert_eq!(ips(&fallback[0], "ipsv6").len(), 2);
+}
+
+#[tokio::test]
+async fn beijing_unicom_overseas_and_unknown_clients() {
+    let s = common::start_example().await;
+    for (ip, zone) in [
+        ("123.125.81.6", "bj-unicom"),
+        ("8.8.8.8", "hk-overseas"),
+        ("2001:4860::8888", "hk-overseas"),
+        ("192.0.2.99", "sh-bgp"),      // in no range → default zone
+        ("211.136.17.107", "sh-bgp"),  // mobile: China rule
+        ("168.95.1.1", "hk-overseas"), // Taiwan, 中华电信 is not China Telecom
+        ("2408:8000::1", "sh-bgp"),    // unicom but no province → China rule
+        ("100.64.1.1", "sh-bgp"),      // office CIDR rule
+    ] {
+        let (status, body) = s
+            .get_json(&format!("/resolve?host=api.example.com&ip={ip}"))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["answers"][0]["zone"], zone, "{ip}: {body}");
+    }
+    let (_, body) = s
+        .get_json("/resolve?host=api.example.com&ip=192.0.2.99")
+        .await;
+    assert_eq!(
+        body["geo"],
+        serde_json::json!({"country": null, "province": null, "city": null, "carrier": null, "asn": null})
+    );
+}
+
+#[tokio::test]
+async fn ipv4_mapped_client_ip_is_normalised() {
+    let s = common::start_example().await;
+    let (_, body) = s
+        .get_json("/resolve?host=api.example.com&ip=::ffff:123.125.81.6")
+        .await;
+    assert_eq!(body["client_ip"], "123.125.81.6");
+    assert_eq!(body["answers"][0]["zone"], "bj-unicom");
+}
+
+#[tokio::test]
+async fn batch_with_an_unknown_host_answers_the_others() {
+    let s = common::start_example().await;
+    let (status, body) = s
+        .get_json("/resolve?host=api.example.com,nope.example.com,IMG.example.com.&ip=123.125.81.6&type=A")
+        .await;
+    assert_eq!(status, 200);
+    let answers = body["answers"].as_array().unwrap();
+    assert_eq!(answers.len(), 3);
+    assert_eq!(answers[0]["zone"], "bj-unicom");
+    assert_eq!(
+        answers[1],
+        serde_json::json!({"host": "nope.example.com", "error": "unknown_host"})
+    );
+    assert_eq!(answers[2]["host"], "img.example.com");
+    assert_eq!(answers[2]["ttl"], 300);
+    assert_eq!(answers[2]["zone"], "bj-unicom");
+    assert!(
+        ips(&answers[2], "ipsv6").is_empty(),
+        "type=A asks for no IPv6"
+    );
+}
+
+#[tokio::test]
+async fn client_ip_is_the_socket_peer_or_a_trusted_proxy_header() {
+    let s = common::start_example().await;
+    // The example trusts 127.0.0.1 (a local load balancer), so X-Forwarded-For counts.
+    let response = s
+        .client
+        .get(s.url("/resolve?host=api.example.com"))
+        .header("x-forwarded-for", "202.96.128.86")
+        .send()
+        .await
+        .unwrap();
+    let epoch_header: u64 = response.headers()["x-httpdns-epoch"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["client_ip"], "202.96.128.86");
+    assert_eq!(body["answers"][0]["zone"], "gz-telecom");
+    assert_eq!(body["epoch"].as_u64().unwrap(), epoch_header);
+    // Without headers the peer itself is the client.
+    let (_, body) = s.get_json("/resolve?host=api.example.com").await;
+    assert_eq!(body["client_ip"], "127.0.0.1");
+}
+
+#[tokio::test]
+async fn untrusted_peer_cannot_forge_forwarded_for() {
+    let state = tempfile::tempdir().unwrap();
+    let mut config = common::example_config(state.path());
+    config.trusted_proxies.clear();
+    let s = common::start_with(config, Some(state)).await;
+    let body: Value = s
+        .client
+        .get(s.url("/resolve?host=api.example.com"))
+        .header("x-forwarded-for", "202.96.128.86")
+        .header("x-real-ip", "202.96.128.86")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["client_ip"], "127.0.0.1");
+}
+
+#[tokio::test]
+async fn every_class_of_bad_input_is_a_400_with_a_message() {
+    let s = common::start_example().await;
+    let many: Vec<String> = (0..33).map(|i| format!("h{i}.example.com")).collect();
+    let cases = [
+        ("/resolve".to_string(), "missing host"),
+        ("/resolve?host=".to_string(), "malformed host"),
+        ("/resolve?host=bad%20host".to_string(), "malformed host"),
+        ("/resolve?host=a..example.com".to_string(), "malformed host"),
+        (
+            "/resolve?host=api.example.com,".to_string(),
+            "malformed host",
+        ),
+        (
+            "/resolve?host=api.example.com&ip=1.2.3".to_string(),
+            "not an IP address",
+        ),
+        (
+            "/resolve?host=api.example.com&ip=".to_string(),
+            "not an IP address",
+        ),
+        (
+            "/resolve?host=api.example.com&type=MX".to_string(),
+            "not A or AAAA",
+        ),
+        (
+            "/resolve?host=api.example.com&host=img.example.com".to_string(),
+            "bad query string",
+        ),
+        ("/resolve?host=%FF%FE".to_string(), "malformed host"),
+        (
+            format!("/resolve?host={}", many.join(",")),
+            "the limit is 32",
+        ),
+    ];
+    for (path, needle) in cases {
+        let (status, body) = s.get_json(&path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"], "bad_request", "{path}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{path}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn healthz_and_unknown_routes() {
+    let s = common::start_example().await;
+    let (status, body) = s.get_json("/healthz").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    let (status, body) = s.get_json("/nope").await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+}
