@@ -10,6 +10,7 @@ pub mod config;
 pub mod epoch;
 pub mod geoip;
 pub mod model;
+pub mod resolver;
 pub mod scheduler;
 pub mod server;
 pub mod snapshot;

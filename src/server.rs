@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::config::ServerConfig;
 use crate::epoch::Epoch;
+use crate::resolver::Resolver;
 use crate::snapshot::{self, LoadError};
 
 /// Why the server could not start.
@@ -46,9 +47,12 @@ impl Server {
             zones = snapshot.model.zones.len(),
             "steering model loaded"
         );
+        let resolver = Resolver::new(
+            Arc::new(ArcSwap::from_pointee(snapshot)),
+            Arc::new(Epoch::default()),
+        );
         let state = AppState {
-            snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
-            epoch: Arc::new(Epoch::default()),
+            resolver: resolver.clone(),
         };
         let shutdown = CancellationToken::new();
         let public = bind(config.listen).await?;

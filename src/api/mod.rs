@@ -7,8 +7,6 @@
 pub mod client_ip;
 mod resolve;
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -17,8 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use crate::epoch::Epoch;
-use crate::snapshot::SharedSnapshot;
+use crate::resolver::Resolver;
 
 /// Name of the header carrying the steering epoch on every answer.
 pub const EPOCH_HEADER: &str = "x-httpdns-epoch";
@@ -26,8 +23,7 @@ pub const EPOCH_HEADER: &str = "x-httpdns-epoch";
 /// Shared state of the public handlers.
 #[derive(Clone)]
 pub struct AppState {
-    pub snapshot: SharedSnapshot,
-    pub epoch: Arc<Epoch>,
+    pub resolver: Resolver,
 }
 
 /// The public router.

@@ -12,7 +12,7 @@ use super::client_ip::client_ip;
 use super::{ApiError, AppState, EPOCH_HEADER};
 use crate::geoip::Geo;
 use crate::model::{Model, normalize_host, valid_host};
-use crate::scheduler::{self, Decision, Families, NoLiveState, Query, Tier};
+use crate::scheduler::{Families, Tier};
 
 #[derive(Deserialize)]
 struct ResolveParams {
@@ -120,7 +120,7 @@ pub(super) async fn resolve(
 ) -> Result<Response, ApiError> {
     let params: ResolveParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|e| bad(format!("bad query string: {e}")))?;
-    let snapshot = app.snapshot.load();
+    let snapshot = app.resolver.snapshot();
     let hosts = parse_hosts(params.host.as_deref(), snapshot.limits.max_batch_hosts)?;
     let families = parse_families(params.kind.as_deref())?;
     let explicit = params
@@ -135,28 +135,17 @@ pub(super) async fn resolve(
 
     let (ip, _source) = client_ip(peer.ip(), &headers, &snapshot.trusted_proxies, explicit);
     let geo = snapshot.geo.lookup(ip);
-    let limits = snapshot.answer_limits();
     let model = &snapshot.model;
-    let epoch = app.epoch.current();
-    let mut seed = fastrand::u64(..);
+    let epoch = app.resolver.epoch().current();
     let answers = hosts
         .into_iter()
-        .map(|host| match model.domain(&host) {
-            None => AnswerJson::Failed {
-                host,
-                error: "unknown_host",
-            },
-            Some(domain) => {
-                seed = seed.wrapping_add(1);
-                let query = Query {
-                    domain,
-                    geo: &geo,
-                    client_ip: ip,
-                    families,
-                    seed,
-                };
-                let decision: Decision = scheduler::decide(model, &NoLiveState, &query, &limits);
-                AnswerJson::Found {
+        .map(
+            |host| match app.resolver.decide(&snapshot, &host, &geo, ip, families) {
+                None => AnswerJson::Failed {
+                    host,
+                    error: "unknown_host",
+                },
+                Some(decision) => AnswerJson::Found {
                     host,
                     zone: &model.zone(decision.answer.zone).name,
                     failover: decision.failover,
@@ -168,9 +157,9 @@ pub(super) async fn resolve(
                         .into_iter()
                         .map(|t| TierJson::new(model, t))
                         .collect(),
-                }
-            }
-        })
+                },
+            },
+        )
         .collect();
     let body = ResolveResponse {
         client_ip: ip,
