@@ -5,15 +5,21 @@
 //! the request path reads lives in one immutable [`snapshot::Snapshot`] published with
 //! `arc-swap`; `server` wires listeners and tasks.
 
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod epoch;
 pub mod geoip;
+pub mod health;
+pub mod metrics;
 pub mod model;
+pub mod reload;
 pub mod resolver;
 pub mod scheduler;
 pub mod server;
 pub mod snapshot;
+pub mod speed;
+pub mod state;
 
 pub use config::ServerConfig;
-pub use server::{Server, StartError};
+pub use server::{Server, StartError, StartOptions};

@@ -1,11 +1,13 @@
-//! The `httpdns` command: run the server, or build an IP database.
+//! The `httpdns` command: run the server, talk to its admin API, build an IP database.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use httpdns::{Server, ServerConfig};
+use httpdns::admin::auth::{AdminTokens, TOKEN_ENV};
+use httpdns::admin::client::AdminClient;
+use httpdns::{Server, ServerConfig, StartOptions};
 
 /// HTTPDNS and GSLB server: steers clients to the right IDC by real client IP.
 #[derive(Parser)]
@@ -20,6 +22,18 @@ struct Cli {
     /// Admin listener address; overrides the config.
     #[arg(long)]
     admin_listen: Option<SocketAddr>,
+    /// File of admin tokens, one `name:token` per line.
+    #[arg(long)]
+    admin_token_file: Option<PathBuf>,
+    /// Serve the admin API without tokens (only allowed on a loopback address).
+    #[arg(long)]
+    admin_insecure_loopback: bool,
+    /// Set aside an unreadable or corrupt state file and start without drains.
+    #[arg(long)]
+    reset_state: bool,
+    /// Do not watch config, zones and IP database files (reload with SIGHUP or the API).
+    #[arg(long)]
+    no_watch: bool,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
@@ -33,6 +47,21 @@ enum Command {
     Geoip {
         #[command(subcommand)]
         command: GeoipCommand,
+    },
+    /// Talk to a running server's admin API.
+    Admin {
+        /// Admin API base URL.
+        #[arg(
+            long,
+            env = "HTTPDNS_ADMIN_URL",
+            default_value = "http://127.0.0.1:8081"
+        )]
+        url: String,
+        /// Bearer token (default: $HTTPDNS_ADMIN_TOKEN).
+        #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
+        token: Option<String>,
+        #[command(subcommand)]
+        command: AdminCommand,
     },
 }
 
@@ -48,6 +77,39 @@ enum GeoipCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Drain a zone: its traffic (or part of it) moves to the failover chain.
+    Drain {
+        zone: String,
+        /// Percent of normal traffic the zone keeps (0 = full drain).
+        #[arg(long, default_value_t = 0.0)]
+        weight: f64,
+        #[arg(long)]
+        reason: String,
+        /// Ramp to the new weight over this long (e.g. 10m).
+        #[arg(long)]
+        over: Option<String>,
+        /// Only these domains (default: every domain of the zone).
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+    },
+    /// Restore a drained zone.
+    Undrain {
+        zone: String,
+        #[arg(long)]
+        over: Option<String>,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Zones, endpoints, health and drains.
+    Zones,
+    /// Why HOST resolves the way it does for client IP.
+    Explain { host: String, ip: String },
+    /// Reload config, zones and IP databases.
+    Reload,
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_json);
@@ -59,27 +121,67 @@ fn main() -> Result<()> {
             println!("wrote {} ({count} networks)", out.display());
             Ok(())
         }
-        None => serve(cli.config, cli.listen, cli.admin_listen),
+        Some(Command::Admin {
+            url,
+            token,
+            command,
+        }) => admin(&url, token, command),
+        None => serve(&cli),
     }
 }
 
-fn serve(
-    config: Option<PathBuf>,
-    listen: Option<SocketAddr>,
-    admin_listen: Option<SocketAddr>,
-) -> Result<()> {
-    let path = config.unwrap_or_else(default_config);
+fn admin(url: &str, token: Option<String>, command: AdminCommand) -> Result<()> {
+    let client = AdminClient::new(url, token);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let answer = runtime.block_on(async {
+        match command {
+            AdminCommand::Drain {
+                zone,
+                weight,
+                reason,
+                over,
+                domains,
+            } => {
+                client
+                    .drain(&zone, weight, &reason, over.as_deref(), &domains)
+                    .await
+            }
+            AdminCommand::Undrain { zone, over, reason } => {
+                client.undrain(&zone, over.as_deref(), &reason).await
+            }
+            AdminCommand::Zones => client.zones().await,
+            AdminCommand::Explain { host, ip } => client.explain(&host, &ip).await,
+            AdminCommand::Reload => client.reload().await,
+        }
+    })?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
+}
+
+fn serve(cli: &Cli) -> Result<()> {
+    let path = cli.config.clone().unwrap_or_else(default_config);
     let mut config =
         ServerConfig::load(&path).with_context(|| format!("loading {}", path.display()))?;
-    if let Some(addr) = listen {
+    if let Some(addr) = cli.listen {
         config.listen = addr;
     }
-    if let Some(addr) = admin_listen {
+    if let Some(addr) = cli.admin_listen {
         config.admin_listen = addr;
     }
+    let env_token = std::env::var(TOKEN_ENV).ok();
+    let options = StartOptions {
+        config_path: Some(path),
+        admin_tokens: AdminTokens::load(cli.admin_token_file.as_deref(), env_token.as_deref())?,
+        admin_insecure_loopback: cli.admin_insecure_loopback,
+        reset_state: cli.reset_state,
+        watch_files: !cli.no_watch,
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let server = Server::start(config).await?;
+        let server = Server::start(config, options).await?;
         let stopped = server.shutdown_token();
         tokio::select! {
             () = shutdown_signal() => tracing::info!("shutting down"),

@@ -1,30 +1,172 @@
 //! The one entry point every front (JSON `/resolve`, DoH, classic DNS) asks for answers.
 //!
-//! [`Resolver`] holds the published snapshot, the live state and the epoch, and turns
-//! (client IP, host, families) into a scheduler [`Decision`]. Fronts parse their wire
-//! format, call this, and render; none of them reaches into the scheduler or the live
-//! tables themselves, so every door steers the same way.
+//! [`Resolver`] holds the published snapshot, the live state (health, speed reports,
+//! SRE overrides) and the epoch, and turns (client IP, host, families) into a scheduler
+//! [`Decision`]. Fronts parse their wire format, call this, and render; none of them
+//! reaches into the scheduler or the live tables, so every door steers the same way.
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::Guard;
+use serde::Serialize;
 
 use crate::epoch::Epoch;
 use crate::geoip::Geo;
-use crate::scheduler::{self, Decision, Families, NoLiveState, Query};
+use crate::health::{HealthChecks, HealthMap};
+use crate::model::{Domain, Endpoint, Model, ZoneId};
+use crate::scheduler::ranking::{self, Cost, Evidence};
+use crate::scheduler::{self, Decision, Families, LiveView, Query, SkipReason};
 use crate::snapshot::{SharedSnapshot, Snapshot};
+use crate::speed::{Bucket, SpeedTable};
+use crate::state::{Overrides, StateStore};
+
+/// The live state the scheduler reads and health, speed and state write.
+pub struct Live {
+    pub health: HealthChecks,
+    pub speed: SpeedTable,
+    pub state: StateStore,
+    pub failovers: FailoverLog,
+}
+
+/// Answers that left each home zone, for the admin view: a count and the last time.
+pub struct FailoverLog {
+    by_home_zone: moka::sync::Cache<String, Arc<FailoverCount>>,
+}
+
+#[derive(Default)]
+struct FailoverCount {
+    total: AtomicU64,
+    last_ms: AtomicU64,
+}
+
+impl Default for FailoverLog {
+    fn default() -> Self {
+        Self {
+            by_home_zone: moka::sync::Cache::new(10_000),
+        }
+    }
+}
+
+impl FailoverLog {
+    fn record(&self, home_zone: &str, now_ms: u64) {
+        let count = self.by_home_zone.get_with_by_ref(home_zone, Arc::default);
+        count.total.fetch_add(1, Ordering::Relaxed);
+        count.last_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// `{"total": n, "last_ms": t}` for a zone, or null if no answer ever left it.
+    pub fn snapshot(&self, home_zone: &str) -> serde_json::Value {
+        self.by_home_zone
+            .get(home_zone)
+            .map_or(serde_json::Value::Null, |c| {
+                serde_json::json!({
+                    "total": c.total.load(Ordering::Relaxed),
+                    "last_ms": c.last_ms.load(Ordering::Relaxed),
+                })
+            })
+    }
+}
 
 /// Shared by all fronts; cheap to clone.
 #[derive(Clone)]
 pub struct Resolver {
     snapshot: SharedSnapshot,
     epoch: Arc<Epoch>,
+    live: Arc<Live>,
+}
+
+/// The live state as one request sees it: lock-free snapshots plus the clock.
+struct LiveSnapshot<'a> {
+    model: &'a Model,
+    health: Guard<Arc<HealthMap>>,
+    overrides: Guard<Arc<Overrides>>,
+    speed: &'a SpeedTable,
+    bucket: Bucket,
+    now_ms: u64,
+}
+
+impl LiveView for LiveSnapshot<'_> {
+    fn endpoint_up(&self, _zone: ZoneId, endpoint: &Endpoint) -> bool {
+        !self.overrides.is_disabled(endpoint.ip)
+            && self.health.get(&endpoint.ip).is_none_or(|h| h.is_up())
+    }
+
+    fn zone_keep_share(&self, zone: ZoneId, domain: &Domain) -> f64 {
+        self.overrides
+            .keep_share(&self.model.zone(zone).name, &domain.name, self.now_ms)
+    }
+
+    fn endpoint_cost(&self, endpoint: &Endpoint, _geo: &Geo) -> Cost {
+        ranking::cost(&self.evidence(endpoint))
+    }
+}
+
+impl LiveSnapshot<'_> {
+    fn evidence(&self, endpoint: &Endpoint) -> Evidence {
+        let probe_rtt_ms = self.health.get(&endpoint.ip).and_then(|h| h.probe_rtt_ms());
+        let Some(stats) = self.speed.get(&self.bucket, endpoint.ip, self.now_ms) else {
+            return Evidence {
+                probe_rtt_ms,
+                ..Evidence::default()
+            };
+        };
+        Evidence {
+            probe_rtt_ms,
+            reported_rtt_ms: (stats.rtt_confidence() > 0.0)
+                .then(|| (stats.rtt_ms, stats.rtt_confidence())),
+            failure_rate: Some((stats.failure_rate, stats.confidence())),
+            since_last_success_ms: stats.last_success_ms.map(|t| self.now_ms.saturating_sub(t)),
+            successes: stats.successes,
+        }
+    }
+}
+
+/// Everything explain shows about one decision.
+#[derive(Debug, Serialize)]
+pub struct Explanation {
+    pub host: String,
+    pub client_ip: IpAddr,
+    pub geo: Geo,
+    /// The rule that chose the home zone (`None`: the default zone).
+    pub rule: Option<String>,
+    pub home_zone: String,
+    pub skipped: Vec<SkippedZone>,
+    pub endpoints: Vec<EndpointScore>,
+    pub answer_zone: String,
+    pub failover: bool,
+    pub fail_open: bool,
+    pub ttl: u32,
+    pub ips: Vec<IpAddr>,
+    pub ipsv6: Vec<IpAddr>,
+    pub fallback: Vec<(String, Vec<IpAddr>, Vec<IpAddr>)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SkippedZone {
+    pub zone: String,
+    pub reason: &'static str,
+    /// Share of traffic the zone keeps for this domain now (percent).
+    pub keep_weight: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EndpointScore {
+    pub zone: String,
+    pub ip: IpAddr,
+    pub weight: u32,
+    pub up: bool,
+    pub cost: Cost,
 }
 
 impl Resolver {
-    pub fn new(snapshot: SharedSnapshot, epoch: Arc<Epoch>) -> Self {
-        Self { snapshot, epoch }
+    pub fn new(snapshot: SharedSnapshot, epoch: Arc<Epoch>, live: Arc<Live>) -> Self {
+        Self {
+            snapshot,
+            epoch,
+            live,
+        }
     }
 
     /// The snapshot to serve one request from; hold it for the whole request so every
@@ -41,6 +183,21 @@ impl Resolver {
         &self.epoch
     }
 
+    pub fn live(&self) -> &Live {
+        &self.live
+    }
+
+    fn live_view<'a>(&'a self, model: &'a Model, geo: &Geo) -> LiveSnapshot<'a> {
+        LiveSnapshot {
+            model,
+            health: self.live.health.snapshot(),
+            overrides: self.live.state.current(),
+            speed: &self.live.speed,
+            bucket: Bucket::of(geo),
+            now_ms: crate::epoch::now_ms(),
+        }
+    }
+
     /// Decides the answer for `host` (normalised: lower case, no trailing dot), or
     /// `None` when no configured domain has that name.
     pub fn decide(
@@ -52,18 +209,104 @@ impl Resolver {
         families: Families,
     ) -> Option<Decision> {
         let domain = snapshot.model.domain(host)?;
-        let query = Query {
-            domain,
-            geo,
-            client_ip,
-            families,
-            seed: fastrand::u64(..),
-        };
-        Some(scheduler::decide(
-            &snapshot.model,
-            &NoLiveState,
-            &query,
-            &snapshot.answer_limits(),
-        ))
+        let live = self.live_view(&snapshot.model, geo);
+        let decision = decide_with(snapshot, &live, domain, geo, client_ip, families);
+        let zone = &snapshot.model.zone(decision.answer.zone).name;
+        metrics::counter!("httpdns_answers_total",
+            "domain" => domain.name.to_string(),
+            "zone" => zone.to_string(),
+            "failover" => if decision.failover { "true" } else { "false" })
+        .increment(1);
+        if decision.failover || decision.fail_open {
+            self.live
+                .failovers
+                .record(&snapshot.model.zone(decision.home).name, live.now_ms);
+        }
+        if decision.fail_open {
+            metrics::counter!("httpdns_fail_open_answers_total", "domain" => domain.name.to_string()).increment(1);
+            tracing::warn!(domain = %domain.name, "every zone in the chain is down: failing open");
+        }
+        Some(decision)
     }
+
+    /// Explains the decision for `host` and `client_ip`: geo, rule, zones skipped and
+    /// why, every endpoint's cost terms, and the answer.
+    pub fn explain(&self, host: &str, client_ip: IpAddr) -> Option<Explanation> {
+        let snapshot = self.snapshot();
+        let model = &snapshot.model;
+        let domain = model.domain(host)?;
+        let geo = snapshot.geo.lookup(client_ip);
+        let live = self.live_view(model, &geo);
+        let d = decide_with(&snapshot, &live, domain, &geo, client_ip, Families::Both);
+        let name = |zone: ZoneId| model.zone(zone).name.to_string();
+        let mut zones = vec![d.home];
+        zones.extend(
+            model
+                .zone(d.home)
+                .failover
+                .iter()
+                .copied()
+                .filter(|z| domain.is_served_by(*z)),
+        );
+        let endpoints = zones
+            .iter()
+            .flat_map(|&zone| model.zone(zone).endpoints.iter().map(move |e| (zone, e)))
+            .map(|(zone, e)| EndpointScore {
+                zone: name(zone),
+                ip: e.ip,
+                weight: e.weight,
+                up: live.endpoint_up(zone, e),
+                cost: live.endpoint_cost(e, &geo),
+            })
+            .collect();
+        Some(Explanation {
+            host: domain.name.to_string(),
+            client_ip,
+            rule: d.rule.map(|i| domain.rules[i].name.to_string()),
+            home_zone: name(d.home),
+            skipped: d
+                .skipped
+                .iter()
+                .map(|(zone, reason)| SkippedZone {
+                    zone: name(*zone),
+                    reason: match reason {
+                        SkipReason::Unhealthy => "unhealthy: no endpoint passes health checks",
+                        SkipReason::Drained => "drained for this client",
+                    },
+                    keep_weight: live.zone_keep_share(*zone, domain) * 100.0,
+                })
+                .collect(),
+            endpoints,
+            answer_zone: name(d.answer.zone),
+            failover: d.failover,
+            fail_open: d.fail_open,
+            ttl: d.ttl,
+            ips: d.answer.v4,
+            ipsv6: d.answer.v6,
+            fallback: d
+                .fallback
+                .into_iter()
+                .map(|t| (name(t.zone), t.v4, t.v6))
+                .collect(),
+            geo,
+        })
+    }
+}
+
+fn decide_with(
+    snapshot: &Snapshot,
+    live: &LiveSnapshot<'_>,
+    domain: &Domain,
+    geo: &Geo,
+    client_ip: IpAddr,
+    families: Families,
+) -> Decision {
+    let query = Query {
+        domain,
+        geo,
+        client_ip,
+        families,
+        seed: fastrand::u64(..),
+    };
+    scheduler::decide(&snapshot.model, live, &query, &snapshot.answer_limits())
 }

@@ -1,10 +1,12 @@
-//! The wiring: listeners, shared state, tasks and graceful shutdown.
+//! The wiring: listeners, shared state, tasks, reload triggers and graceful shutdown.
 //!
-//! `Server::start` is what `main` and the integration tests call: it loads the snapshot,
-//! binds the listeners (port 0 works), spawns the tasks and returns their addresses.
-//! Dropping nothing stops it; [`Server::shutdown`] does, letting requests in flight end.
+//! `Server::start` is what `main` and the integration tests call: it loads the snapshot
+//! and the persisted overrides, binds the listeners (port 0 works), starts health
+//! checks, the file watcher and SIGHUP handling, and returns the bound addresses.
+//! [`Server::shutdown`] stops accepting and lets requests in flight finish.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -13,61 +15,148 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::{self, AdminState, AdminTokens};
 use crate::api::{self, AppState};
 use crate::config::ServerConfig;
 use crate::epoch::Epoch;
-use crate::resolver::Resolver;
+use crate::health::HealthChecks;
+use crate::reload::Reloader;
+use crate::resolver::{FailoverLog, Live, Resolver};
 use crate::snapshot::{self, LoadError};
+use crate::speed::{SpeedLimits, SpeedTable};
+use crate::state::{StateError, StateStore};
 
 /// Why the server could not start.
 #[derive(Debug, Error)]
 pub enum StartError {
     #[error("{0}")]
     Load(#[from] LoadError),
+    #[error("{0}")]
+    State(#[from] StateError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("--admin-insecure-loopback needs a loopback admin address, not {0}")]
+    InsecureNotLoopback(SocketAddr),
+}
+
+/// Start-time options that are not part of the config file.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// The config file, re-read on reload (none: reload re-reads zones and databases).
+    pub config_path: Option<PathBuf>,
+    pub admin_tokens: AdminTokens,
+    /// Serve the admin API without tokens; only on a loopback address.
+    pub admin_insecure_loopback: bool,
+    /// Discard a corrupt or unwanted state file instead of refusing to start.
+    pub reset_state: bool,
+    /// Watch config, zones and IP database files and reload on change.
+    pub watch_files: bool,
 }
 
 /// A running server.
 pub struct Server {
     pub public_addr: SocketAddr,
+    /// `None` when the admin API is disabled (no token configured).
+    pub admin_addr: Option<SocketAddr>,
+    resolver: Resolver,
+    reloader: Arc<Reloader>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Server {
     /// Loads everything `config` names and starts serving.
-    pub async fn start(config: ServerConfig) -> Result<Self, StartError> {
-        let snapshot = snapshot::load(&config)?;
+    pub async fn start(config: ServerConfig, options: StartOptions) -> Result<Self, StartError> {
+        let admin_enabled = !options.admin_tokens.is_empty() || options.admin_insecure_loopback;
+        if options.admin_tokens.is_empty()
+            && options.admin_insecure_loopback
+            && !config.admin_listen.ip().is_loopback()
+        {
+            return Err(StartError::InsecureNotLoopback(config.admin_listen));
+        }
+        if !admin_enabled {
+            tracing::warn!(
+                "admin API not started: no admin token configured (pass --admin-token-file, set HTTPDNS_ADMIN_TOKEN, or use --admin-insecure-loopback on a loopback address)"
+            );
+        }
+        crate::metrics::install();
+        let state = StateStore::open(&config.state_dir, options.reset_state)?;
+        let loaded = snapshot::load(&config)?;
         tracing::info!(
-            domains = snapshot.model.domains().count(),
-            zones = snapshot.model.zones.len(),
+            domains = loaded.model.domains().count(),
+            zones = loaded.model.zones.len(),
             "steering model loaded"
         );
-        let resolver = Resolver::new(
-            Arc::new(ArcSwap::from_pointee(snapshot)),
-            Arc::new(Epoch::default()),
-        );
-        let state = AppState {
-            resolver: resolver.clone(),
-        };
         let shutdown = CancellationToken::new();
+        let epoch = Arc::new(Epoch::default());
+        let health = HealthChecks::new(Arc::clone(&epoch), shutdown.clone());
+        health.reconcile(&loaded.model);
+        let live = Arc::new(Live {
+            health,
+            speed: SpeedTable::new(SpeedLimits::default()),
+            state,
+            failovers: FailoverLog::default(),
+        });
+        let resolver = Resolver::new(Arc::new(ArcSwap::from_pointee(loaded)), epoch, live);
+        let reloader = Arc::new(Reloader::new(
+            options.config_path.clone(),
+            config.clone(),
+            resolver.clone(),
+        ));
+
         let public = bind(config.listen).await?;
-        let public_addr = public.local_addr().map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-        let router = api::router(state, config.limits.max_body_bytes);
-        let tasks = vec![serve(public, router, shutdown.clone())];
-        tracing::info!(%public_addr, "serving /resolve");
+        let public_addr = local_addr(&public, config.listen)?;
+        let public_router = api::router(
+            AppState {
+                resolver: resolver.clone(),
+                max_body_bytes: config.limits.max_body_bytes,
+            },
+            config.limits.max_body_bytes,
+        );
+        let mut tasks = vec![
+            serve(public, public_router, shutdown.clone()),
+            reload_on_sighup(Arc::clone(&reloader), shutdown.clone()),
+        ];
+        let mut admin_addr = None;
+        if admin_enabled {
+            let listener = bind(config.admin_listen).await?;
+            admin_addr = Some(local_addr(&listener, config.admin_listen)?);
+            let admin_router = admin::router(AdminState {
+                resolver: resolver.clone(),
+                reloader: Arc::clone(&reloader),
+                tokens: Arc::new(options.admin_tokens.clone()),
+                insecure: options.admin_tokens.is_empty(),
+                max_body_bytes: config.limits.max_body_bytes,
+            });
+            tasks.push(serve(listener, admin_router, shutdown.clone()));
+        }
+        if options.watch_files {
+            tasks.push(Arc::clone(&reloader).watch(shutdown.clone()));
+        }
+        tracing::info!(
+            %public_addr,
+            admin_addr = %admin_addr.map_or_else(|| "disabled".to_string(), |a| a.to_string()),
+            "httpdns listening"
+        );
         Ok(Self {
             public_addr,
+            admin_addr,
+            resolver,
+            reloader,
             shutdown,
             tasks,
         })
+    }
+
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    pub fn reloader(&self) -> &Arc<Reloader> {
+        &self.reloader
     }
 
     /// Stops accepting, lets requests in flight finish, and waits for every task.
@@ -78,7 +167,7 @@ impl Server {
         }
     }
 
-    /// Waits until the server stops (after [`Server::shutdown`] from elsewhere or an error).
+    /// Cancelled when the server stops.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
@@ -87,6 +176,12 @@ impl Server {
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+fn local_addr(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, StartError> {
+    listener
+        .local_addr()
         .map_err(|source| StartError::Bind { addr, source })
 }
 
@@ -104,4 +199,26 @@ fn serve(
             tracing::error!(%error, "listener failed");
         }
     })
+}
+
+#[cfg(unix)]
+fn reload_on_sighup(reloader: Arc<Reloader>, shutdown: CancellationToken) -> JoinHandle<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload with the admin API");
+            return;
+        };
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = hangups.recv() => { let _ = reloader.reload("SIGHUP").await; }
+            }
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn reload_on_sighup(_reloader: Arc<Reloader>, _shutdown: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async {})
 }

@@ -135,7 +135,7 @@ async fn untrusted_peer_cannot_forge_forwarded_for() {
     let state = tempfile::tempdir().unwrap();
     let mut config = common::example_config(state.path());
     config.trusted_proxies.clear();
-    let s = common::start_with(config, Some(state)).await;
+    let s = common::start_with(config, common::options(), Some(state)).await;
     let body: Value = s
         .client
         .get(s.url("/resolve?host=api.example.com"))

@@ -5,6 +5,7 @@
 //! shape, never a panic or a 500.
 
 pub mod client_ip;
+mod report;
 mod resolve;
 
 use axum::Json;
@@ -12,7 +13,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 
 use crate::resolver::Resolver;
@@ -24,25 +25,42 @@ pub const EPOCH_HEADER: &str = "x-httpdns-epoch";
 #[derive(Clone)]
 pub struct AppState {
     pub resolver: Resolver,
+    /// Largest request body read by handlers that read bodies themselves.
+    pub max_body_bytes: usize,
 }
 
 /// The public router.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/resolve", get(resolve::resolve))
+        .route("/report", post(report::report))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .route_layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(state)
 }
 
-/// Every error a handler can answer with.
+/// Every error a handler (public or admin) can answer with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("no such route")]
     NotFound,
+    /// A named thing (zone, endpoint, host) that does not exist.
+    #[error("{0}")]
+    UnknownResource(String),
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    #[error("{0}")]
+    RateLimited(String),
+    /// A reload that found errors; the old configuration keeps serving.
+    #[error("reload failed; the previous configuration is still serving")]
+    ReloadFailed(Vec<String>),
+    /// Our own failure (e.g. the state file could not be written).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl IntoResponse for ApiError {
@@ -50,11 +68,28 @@ impl IntoResponse for ApiError {
         let (status, code) = match &self {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::UnknownResource(_) => (StatusCode::NOT_FOUND, "unknown"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::ReloadFailed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "reload_failed"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        (
-            status,
-            Json(json!({"error": code, "message": self.to_string()})),
-        )
-            .into_response()
+        let mut body = json!({"error": code, "message": self.to_string()});
+        if let Self::ReloadFailed(errors) = &self {
+            body["errors"] = json!(errors);
+        }
+        (status, Json(body)).into_response()
     }
+}
+
+/// Reads a JSON body of at most `limit` bytes; every failure is a 400 with the reason.
+pub async fn json_body<T: serde::de::DeserializeOwned>(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::BadRequest(format!("body larger than {limit} bytes")))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }

@@ -79,7 +79,7 @@ impl EndpointSpec {
 }
 
 /// How to probe an endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheckSpec {
     /// `tcp`, `http` or `https`.

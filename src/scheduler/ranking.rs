@@ -15,11 +15,76 @@ pub const RELATIVE_TOLERANCE: f64 = 0.2;
 /// ... or within this many cost units (milliseconds) of it, so tiny RTTs do not split.
 pub const ABSOLUTE_TOLERANCE: f64 = 5.0;
 
-/// How expensive an endpoint is for a client, in RTT-like milliseconds, with the terms
-/// that made it (shown by explain).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// RTT assumed for an endpoint nobody has measured (ms): worse than a good measured
+/// endpoint, better than a slow one, so measurements can move it either way.
+pub const UNMEASURED_RTT_MS: f64 = 100.0;
+/// Cost of an endpoint every client fails to reach (ms-equivalent). A 10% failure rate
+/// costs as much as 100 ms of extra RTT: a failed connect costs a timeout.
+pub const FAILURE_PENALTY_MS: f64 = 1000.0;
+/// Bonus for a success just now, halving every [`RECENCY_HALF_LIFE_MS`].
+pub const RECENCY_BONUS_MS: f64 = 30.0;
+pub const RECENCY_HALF_LIFE_MS: f64 = 5.0 * 60.0 * 1000.0;
+/// Bonus for a long record of successes, saturating.
+pub const HISTORY_BONUS_MS: f64 = 20.0;
+/// Successes it takes to earn half the history bonus.
+pub const HISTORY_HALF_SUCCESSES: f64 = 10.0;
+
+/// How expensive an endpoint is for a client, in RTT-like milliseconds (lower is
+/// better), with the terms that made it (shown by explain).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Cost {
     pub total: f64,
+    /// Blend of client-reported RTT for the client's bucket and probe RTT.
+    pub rtt_ms: f64,
+    /// Penalty for the bucket's failure rate.
+    pub failure: f64,
+    /// Bonus (negative) for a recent success in the bucket.
+    pub recency: f64,
+    /// Bonus (negative) for a history of successes in the bucket.
+    pub history: f64,
+}
+
+/// What is known of an endpoint for one client's bucket.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Evidence {
+    /// Smoothed active-probe RTT from this node.
+    pub probe_rtt_ms: Option<f64>,
+    /// Clients' reported RTT for this bucket, and how much to believe it (0..1).
+    pub reported_rtt_ms: Option<(f64, f64)>,
+    /// Reported failure rate and how much to believe it (0..1).
+    pub failure_rate: Option<(f64, f64)>,
+    /// Milliseconds since the bucket last reported a success.
+    pub since_last_success_ms: Option<u64>,
+    /// Decayed count of reported successes.
+    pub successes: f64,
+}
+
+/// The cost formula (documented in the README):
+/// `rtt + failure_rate × 1000 × confidence − 30 × ½^(age/5min) − 20 × (1 − ½^(successes/10))`.
+pub fn cost(evidence: &Evidence) -> Cost {
+    // Clients' own measurements say what users see; the probe from this node is a
+    // stand-in until enough of them arrive.
+    let rtt_ms = match (evidence.reported_rtt_ms, evidence.probe_rtt_ms) {
+        (Some((reported, trust)), Some(probe)) => reported * trust + probe * (1.0 - trust),
+        (Some((reported, trust)), None) => reported * trust + UNMEASURED_RTT_MS * (1.0 - trust),
+        (None, Some(probe)) => probe,
+        (None, None) => UNMEASURED_RTT_MS,
+    };
+    let failure = evidence
+        .failure_rate
+        .map_or(0.0, |(rate, trust)| rate * trust * FAILURE_PENALTY_MS);
+    let recency = evidence.since_last_success_ms.map_or(0.0, |age| {
+        -RECENCY_BONUS_MS * 0.5f64.powf(age as f64 / RECENCY_HALF_LIFE_MS)
+    });
+    let history = -HISTORY_BONUS_MS
+        * (1.0 - 0.5f64.powf(evidence.successes.max(0.0) / HISTORY_HALF_SUCCESSES));
+    Cost {
+        total: rtt_ms + failure + recency + history,
+        rtt_ms,
+        failure,
+        recency,
+        history,
+    }
 }
 
 /// Ranks one zone's endpoints for the query, `per_family` of each requested family.
@@ -109,6 +174,66 @@ mod tests {
             weight,
             health_check: None,
         }
+    }
+
+    fn measured(rtt: f64) -> Evidence {
+        Evidence {
+            reported_rtt_ms: Some((rtt, 0.9)),
+            ..Evidence::default()
+        }
+    }
+
+    #[test]
+    fn failure_rate_sinks_an_endpoint() {
+        let clean = cost(&measured(30.0));
+        let failing = cost(&Evidence {
+            failure_rate: Some((0.3, 0.9)),
+            ..measured(30.0)
+        });
+        assert!(
+            failing.total > clean.total + 200.0,
+            "{failing:?} vs {clean:?}"
+        );
+        assert!((failing.failure - 270.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_recent_success_raises_an_endpoint() {
+        let stale = cost(&Evidence {
+            since_last_success_ms: Some(3_600_000),
+            ..measured(30.0)
+        });
+        let fresh = cost(&Evidence {
+            since_last_success_ms: Some(1_000),
+            ..measured(30.0)
+        });
+        assert!(fresh.total < stale.total - 25.0, "{fresh:?} vs {stale:?}");
+    }
+
+    #[test]
+    fn a_history_of_successes_raises_an_endpoint() {
+        let new = cost(&measured(30.0));
+        let proven = cost(&Evidence {
+            successes: 40.0,
+            ..measured(30.0)
+        });
+        assert!(proven.total < new.total - 15.0, "{proven:?} vs {new:?}");
+    }
+
+    #[test]
+    fn reported_rtt_outweighs_the_probe_as_trust_grows() {
+        let probe_only = cost(&Evidence {
+            probe_rtt_ms: Some(10.0),
+            ..Evidence::default()
+        });
+        assert_eq!(probe_only.rtt_ms, 10.0);
+        let trusted = cost(&Evidence {
+            probe_rtt_ms: Some(10.0),
+            reported_rtt_ms: Some((200.0, 0.9)),
+            ..Evidence::default()
+        });
+        assert!((trusted.rtt_ms - 181.0).abs() < 1e-9);
+        assert_eq!(cost(&Evidence::default()).rtt_ms, UNMEASURED_RTT_MS);
     }
 
     #[test]

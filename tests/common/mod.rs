@@ -1,10 +1,14 @@
 //! Test harness: starts the real server on 127.0.0.1 with ephemeral ports.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use httpdns::{Server, ServerConfig};
+use httpdns::admin::AdminTokens;
+use httpdns::{Server, ServerConfig, StartOptions};
+use serde_json::Value;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -21,11 +25,19 @@ pub fn example_config(state_dir: &Path) -> ServerConfig {
     config
 }
 
+pub fn options() -> StartOptions {
+    StartOptions {
+        admin_tokens: AdminTokens::single("tester", ADMIN_TOKEN),
+        ..StartOptions::default()
+    }
+}
+
 pub struct Running {
     pub server: Server,
     pub base: String,
+    pub admin: String,
     pub client: reqwest::Client,
-    _state: Option<tempfile::TempDir>,
+    pub state: Option<tempfile::TempDir>,
 }
 
 impl Running {
@@ -33,7 +45,11 @@ impl Running {
         format!("{}{}", self.base, path_and_query)
     }
 
-    pub async fn get_json(&self, path_and_query: &str) -> (u16, serde_json::Value) {
+    pub fn admin_url(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.admin, path_and_query)
+    }
+
+    pub async fn get_json(&self, path_and_query: &str) -> (u16, Value) {
         let response = self
             .client
             .get(self.url(path_and_query))
@@ -43,26 +59,83 @@ impl Running {
         let status = response.status().as_u16();
         (status, response.json().await.expect("json body"))
     }
-}
 
-pub async fn start_with(config: ServerConfig, state: Option<tempfile::TempDir>) -> Running {
-    let server = Server::start(config).await.expect("server starts");
-    let base = format!("http://{}", server.public_addr);
-    Running {
-        server,
-        base,
-        client: reqwest::Client::new(),
-        _state: state,
+    /// The zone answering `host` for client `ip`, and whether it is a failover.
+    pub async fn zone_for(&self, host: &str, ip: &str) -> (String, bool) {
+        let (status, body) = self
+            .get_json(&format!("/resolve?host={host}&ip={ip}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let answer = &body["answers"][0];
+        (
+            answer["zone"].as_str().unwrap().to_string(),
+            answer["failover"].as_bool().unwrap(),
+        )
+    }
+
+    /// An admin request with the test token; returns status and JSON body.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, self.admin_url(path))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("admin request");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 }
 
-/// Starts the example server.
+pub async fn start_with(
+    config: ServerConfig,
+    options: StartOptions,
+    state: Option<tempfile::TempDir>,
+) -> Running {
+    let server = Server::start(config, options).await.expect("server starts");
+    let base = format!("http://{}", server.public_addr);
+    let admin = server
+        .admin_addr
+        .map(|a| format!("http://{a}"))
+        .unwrap_or_default();
+    Running {
+        server,
+        base,
+        admin,
+        client: reqwest::Client::new(),
+        state,
+    }
+}
+
+/// Starts the example server with the test admin token.
 pub async fn start_example() -> Running {
     let state = tempfile::tempdir().unwrap();
     let config = example_config(state.path());
-    start_with(config, Some(state)).await
+    start_with(config, options(), Some(state)).await
 }
 
-pub fn addr(running: &Running) -> SocketAddr {
-    running.server.public_addr
+/// Polls `check` every 20 ms until it is true or `limit` passes; returns the time taken.
+pub async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if check().await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
 }

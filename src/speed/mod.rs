@@ -1,0 +1,378 @@
+//! Client speed reports: what SDKs measured connecting to our endpoints.
+//!
+//! `POST /report` feeds [`SpeedTable::record`], which validates every item and folds it
+//! into per-(carrier, province) bucket statistics for each endpoint: moving-average RTT,
+//! failure rate, successes and the time of the last success, all decaying with time so
+//! old news fades. Memory is bounded (moka, capacity + idle TTL) and one client IP can
+//! feed at most a fixed number of items per window. The request path reads stats
+//! through moka's lock-free reads; this module is the only writer.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use moka::sync::Cache;
+use serde::Deserialize;
+
+use crate::geoip::Geo;
+
+/// Statistics halve their weight every this many milliseconds without news.
+pub const HALF_LIFE_MS: f64 = 10.0 * 60.0 * 1000.0;
+/// Largest RTT a report may claim (ms); anything above is a broken clock or a lie.
+pub const MAX_RTT_MS: f64 = 60_000.0;
+/// Items per report body.
+pub const MAX_ITEMS: usize = 64;
+/// Weight cap: a long history still lets new samples move the average.
+const MAX_WEIGHT: f64 = 50.0;
+
+/// One SDK measurement.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportItem {
+    pub ip: String,
+    pub rtt_ms: Option<f64>,
+    pub ok: bool,
+}
+
+/// The `POST /report` body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportBody {
+    pub host: String,
+    pub reports: Vec<ReportItem>,
+}
+
+/// Why a report was refused; nothing of it was recorded.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ReportError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("client {0} sent more than {1} report items this window")]
+    RateLimited(IpAddr, u32),
+}
+
+/// The bucket a client's measurements count for: its carrier and province.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Bucket {
+    pub carrier: Option<Arc<str>>,
+    pub province: Option<Arc<str>>,
+}
+
+impl Bucket {
+    pub fn of(geo: &Geo) -> Self {
+        Self {
+            carrier: geo.carrier.as_deref().map(Arc::from),
+            province: geo.province.as_deref().map(Arc::from),
+        }
+    }
+}
+
+/// Aggregated measurements of one endpoint from one bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpeedStats {
+    /// Moving-average RTT of successful connects (ms).
+    pub rtt_ms: f64,
+    rtt_weight: f64,
+    /// Moving share of failed connects (0..=1).
+    pub failure_rate: f64,
+    weight: f64,
+    /// Successes, decayed like the rest (a measure of history, not a counter).
+    pub successes: f64,
+    pub last_success_ms: Option<u64>,
+    updated_ms: u64,
+}
+
+impl SpeedStats {
+    fn empty(now_ms: u64) -> Self {
+        Self {
+            rtt_ms: 0.0,
+            rtt_weight: 0.0,
+            failure_rate: 0.0,
+            weight: 0.0,
+            successes: 0.0,
+            last_success_ms: None,
+            updated_ms: now_ms,
+        }
+    }
+
+    /// The statistics as of `now_ms`: weights decayed by the time since the last report.
+    pub fn decayed(&self, now_ms: u64) -> Self {
+        let factor = decay(now_ms.saturating_sub(self.updated_ms));
+        Self {
+            rtt_weight: self.rtt_weight * factor,
+            weight: self.weight * factor,
+            successes: self.successes * factor,
+            updated_ms: now_ms.max(self.updated_ms),
+            ..*self
+        }
+    }
+
+    /// How much the failure rate is to be believed (0..1): a single failure is noise.
+    pub fn confidence(&self) -> f64 {
+        self.weight / (self.weight + 2.0)
+    }
+
+    /// How much the RTT is to be believed (0..1).
+    pub fn rtt_confidence(&self) -> f64 {
+        self.rtt_weight / (self.rtt_weight + 2.0)
+    }
+
+    fn observe(&self, ok: bool, rtt_ms: Option<f64>, now_ms: u64) -> Self {
+        let mut next = self.decayed(now_ms);
+        let w = next.weight.min(MAX_WEIGHT);
+        next.failure_rate = (next.failure_rate * w + if ok { 0.0 } else { 1.0 }) / (w + 1.0);
+        next.weight = w + 1.0;
+        if ok {
+            next.successes += 1.0;
+            next.last_success_ms = Some(now_ms);
+            if let Some(rtt) = rtt_ms {
+                let rw = next.rtt_weight.min(MAX_WEIGHT);
+                next.rtt_ms = (next.rtt_ms * rw + rtt) / (rw + 1.0);
+                next.rtt_weight = rw + 1.0;
+            }
+        }
+        next
+    }
+}
+
+/// 0.5 per half-life of silence.
+pub fn decay(elapsed_ms: u64) -> f64 {
+    0.5f64.powf(elapsed_ms as f64 / HALF_LIFE_MS)
+}
+
+/// Limits of the speed table.
+#[derive(Debug, Clone, Copy)]
+pub struct SpeedLimits {
+    /// (bucket, endpoint) entries kept.
+    pub capacity: u64,
+    /// An entry without reports for this long is dropped.
+    pub idle: Duration,
+    /// Report items one client IP may send per window.
+    pub per_client_items: u32,
+    pub window: Duration,
+}
+
+impl Default for SpeedLimits {
+    fn default() -> Self {
+        Self {
+            capacity: 200_000,
+            idle: Duration::from_secs(6 * 3600),
+            per_client_items: 120,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// All buckets' statistics.
+pub struct SpeedTable {
+    stats: Cache<(Bucket, IpAddr), SpeedStats>,
+    per_client: Cache<IpAddr, Arc<AtomicU32>>,
+    limits: SpeedLimits,
+}
+
+impl SpeedTable {
+    pub fn new(limits: SpeedLimits) -> Self {
+        Self {
+            stats: Cache::builder()
+                .max_capacity(limits.capacity)
+                .time_to_idle(limits.idle)
+                .build(),
+            per_client: Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(limits.window)
+                .build(),
+            limits,
+        }
+    }
+
+    /// Statistics of `endpoint` for `bucket`, decayed to `now_ms`.
+    pub fn get(&self, bucket: &Bucket, endpoint: IpAddr, now_ms: u64) -> Option<SpeedStats> {
+        self.stats
+            .get(&(bucket.clone(), endpoint))
+            .map(|s| s.decayed(now_ms))
+    }
+
+    /// Validates a whole report, then records it for the client's bucket. `is_endpoint`
+    /// says whether an IP is one of the host's endpoints. All or nothing.
+    pub fn record(
+        &self,
+        client: IpAddr,
+        geo: &Geo,
+        items: &[ReportItem],
+        is_endpoint: impl Fn(IpAddr) -> bool,
+        now_ms: u64,
+    ) -> Result<usize, ReportError> {
+        let invalid = |m: String| Err(ReportError::Invalid(m));
+        if items.is_empty() {
+            return invalid("reports is empty".into());
+        }
+        if items.len() > MAX_ITEMS {
+            return invalid(format!(
+                "{} reports; at most {MAX_ITEMS} per body",
+                items.len()
+            ));
+        }
+        let mut parsed = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let Ok(ip) = item.ip.trim().parse::<IpAddr>() else {
+                return invalid(format!(
+                    "reports[{i}].ip {:?} is not an IP address",
+                    item.ip
+                ));
+            };
+            let ip = ip.to_canonical();
+            if !is_endpoint(ip) {
+                return invalid(format!(
+                    "reports[{i}].ip {ip} is not an endpoint of this host"
+                ));
+            }
+            match item.rtt_ms {
+                Some(rtt) if !(0.0..=MAX_RTT_MS).contains(&rtt) => {
+                    return invalid(format!(
+                        "reports[{i}].rtt_ms {rtt} is outside 0..={MAX_RTT_MS}"
+                    ));
+                }
+                None if item.ok => {
+                    return invalid(format!("reports[{i}].rtt_ms is required when ok"));
+                }
+                _ => {}
+            }
+            parsed.push((ip, item.ok, item.rtt_ms));
+        }
+        let counter = self
+            .per_client
+            .get_with(client, || Arc::new(AtomicU32::new(0)));
+        let n = u32::try_from(parsed.len()).unwrap_or(u32::MAX);
+        let before = counter.fetch_add(n, Ordering::Relaxed);
+        if before.saturating_add(n) > self.limits.per_client_items {
+            counter.fetch_sub(n, Ordering::Relaxed);
+            return Err(ReportError::RateLimited(
+                client,
+                self.limits.per_client_items,
+            ));
+        }
+        let bucket = Bucket::of(geo);
+        for (ip, ok, rtt) in &parsed {
+            self.stats
+                .entry((bucket.clone(), *ip))
+                .and_upsert_with(|existing| {
+                    let base = existing.map_or_else(|| SpeedStats::empty(now_ms), |e| *e.value());
+                    base.observe(*ok, *rtt, now_ms)
+                });
+        }
+        Ok(parsed.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(ip: &str, rtt: Option<f64>, ok: bool) -> ReportItem {
+        ReportItem {
+            ip: ip.into(),
+            rtt_ms: rtt,
+            ok,
+        }
+    }
+
+    fn telecom() -> Geo {
+        Geo {
+            carrier: Some("telecom".into()),
+            province: Some("CN-GD".into()),
+            ..Geo::default()
+        }
+    }
+
+    const CLIENT: &str = "202.96.128.86";
+
+    #[test]
+    fn reports_aggregate_per_bucket() {
+        let table = SpeedTable::new(SpeedLimits::default());
+        let ep: IpAddr = "192.0.2.1".parse().unwrap();
+        let items = [
+            item("192.0.2.1", Some(20.0), true),
+            item("192.0.2.1", Some(40.0), true),
+            item("192.0.2.1", None, false),
+        ];
+        assert_eq!(
+            table.record(CLIENT.parse().unwrap(), &telecom(), &items, |_| true, 1000),
+            Ok(3)
+        );
+        let stats = table.get(&Bucket::of(&telecom()), ep, 1000).unwrap();
+        assert!((stats.rtt_ms - 30.0).abs() < 1e-9);
+        assert!((stats.failure_rate - 1.0 / 3.0).abs() < 1e-9);
+        assert_eq!(stats.last_success_ms, Some(1000));
+        assert!(
+            table.get(&Bucket::of(&Geo::default()), ep, 1000).is_none(),
+            "other buckets see nothing"
+        );
+    }
+
+    #[test]
+    fn weights_decay_with_time() {
+        let s = SpeedStats::empty(0).observe(true, Some(10.0), 0);
+        let later = s.decayed(HALF_LIFE_MS as u64);
+        assert!((later.successes - 0.5).abs() < 1e-9);
+        assert!(later.confidence() < s.confidence());
+    }
+
+    #[test]
+    fn a_bad_item_rejects_the_whole_report() {
+        let table = SpeedTable::new(SpeedLimits::default());
+        let client: IpAddr = CLIENT.parse().unwrap();
+        for (bad, needle) in [
+            (item("192.0.2.1", Some(-1.0), true), "outside"),
+            (item("192.0.2.1", Some(1e9), true), "outside"),
+            (item("192.0.2.1", Some(f64::NAN), true), "outside"),
+            (item("192.0.2.1", None, true), "required"),
+            (item("nope", Some(1.0), true), "not an IP"),
+            (item("198.51.100.1", Some(1.0), true), "not an endpoint"),
+        ] {
+            let items = [item("192.0.2.1", Some(10.0), true), bad];
+            let err = table
+                .record(
+                    client,
+                    &telecom(),
+                    &items,
+                    |ip| ip.to_string() == "192.0.2.1",
+                    0,
+                )
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+        assert!(
+            table
+                .get(&Bucket::of(&telecom()), "192.0.2.1".parse().unwrap(), 0)
+                .is_none()
+        );
+        assert!(table.record(client, &telecom(), &[], |_| true, 0).is_err());
+    }
+
+    #[test]
+    fn one_client_cannot_flood_a_bucket() {
+        let limits = SpeedLimits {
+            per_client_items: 5,
+            ..SpeedLimits::default()
+        };
+        let table = SpeedTable::new(limits);
+        let client: IpAddr = CLIENT.parse().unwrap();
+        let items: Vec<ReportItem> = (0..3).map(|_| item("192.0.2.1", Some(5.0), true)).collect();
+        assert_eq!(table.record(client, &telecom(), &items, |_| true, 0), Ok(3));
+        assert!(matches!(
+            table.record(client, &telecom(), &items, |_| true, 0),
+            Err(ReportError::RateLimited(..))
+        ));
+        let other: IpAddr = "202.96.128.87".parse().unwrap();
+        assert_eq!(table.record(other, &telecom(), &items, |_| true, 0), Ok(3));
+        let stats = table
+            .get(&Bucket::of(&telecom()), "192.0.2.1".parse().unwrap(), 0)
+            .unwrap();
+        assert!(
+            (stats.successes - 6.0).abs() < 1e-9,
+            "the refused report left no trace"
+        );
+    }
+}
