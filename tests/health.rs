@@ -1,0 +1,232 @@
+//! Health checks against real TCP and HTTP listeners on 127.0.N.x that are stopped and
+//! restarted: endpoints leave and rejoin answers in the documented time, a dead home
+//! zone fails over, and a dead chain fails open.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use httpdns::ServerConfig;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+const INTERVAL_MS: u64 = 200;
+const RISE: u64 = 2;
+const FALL: u64 = 2;
+
+/// A TCP listener that accepts and drops connections until stopped.
+struct TcpEndpoint {
+    addr: SocketAddr,
+    stop: CancellationToken,
+}
+
+impl TcpEndpoint {
+    async fn start(ip: &str, port: u16) -> Self {
+        let listener = TcpListener::bind((ip.parse::<IpAddr>().unwrap(), port))
+            .await
+            .expect("bind endpoint");
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    accepted = listener.accept() => drop(accepted),
+                }
+            }
+        });
+        Self { addr, stop }
+    }
+
+    fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+/// An HTTP endpoint answering `GET /health` with 200 until stopped.
+async fn http_endpoint(ip: &str, port: u16) -> (SocketAddr, CancellationToken) {
+    let listener = TcpListener::bind((ip.parse::<IpAddr>().unwrap(), port))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
+    let token = stop.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await
+            .unwrap();
+    });
+    (addr, stop)
+}
+
+/// Zones: `home` (two TCP-checked endpoints) fails over to `backup` (one HTTP-checked).
+fn zones_file(net: u8, tcp_port: u16, http_port: u16) -> String {
+    format!(
+        r#"
+[[zone]]
+name = "home"
+endpoints = ["127.0.{net}.11", "127.0.{net}.12"]
+failover = ["backup"]
+health_check = {{ type = "tcp", port = {tcp_port}, interval_ms = {INTERVAL_MS}, timeout_ms = 100, rise = {RISE}, fall = {FALL} }}
+
+[[zone]]
+name = "backup"
+endpoints = ["127.0.{net}.21"]
+health_check = {{ type = "http", port = {http_port}, path = "/health", host = "backup.test", interval_ms = {INTERVAL_MS}, timeout_ms = 100, rise = {RISE}, fall = {FALL} }}
+
+[[domain]]
+name = "svc.example.com"
+ttl = 10
+zones = ["home", "backup"]
+default_zone = "home"
+"#
+    )
+}
+
+async fn start(net: u8, tcp_port: u16, http_port: u16) -> common::Running {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("zones")).unwrap();
+    std::fs::write(
+        dir.path().join("zones/svc.toml"),
+        zones_file(net, tcp_port, http_port),
+    )
+    .unwrap();
+    let mut config = common::example_config(&dir.path().join("state"));
+    config.zones_dir = dir.path().join("zones");
+    let config: ServerConfig = config;
+    common::start_with(config, common::options(), Some(dir)).await
+}
+
+/// Each test uses its own 127.0.N.0/24 so process-wide metrics do not mix.
+fn ip(net: u8, host: u8) -> String {
+    format!("127.0.{net}.{host}")
+}
+
+async fn answer(s: &common::Running) -> (String, bool, Vec<String>) {
+    let (status, body) = s
+        .get_json("/resolve?host=svc.example.com&type=A&ip=192.0.2.1")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let a = &body["answers"][0];
+    let ips = a["ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    (
+        a["zone"].as_str().unwrap().to_string(),
+        a["failover"].as_bool().unwrap(),
+        ips,
+    )
+}
+
+/// Slack for scheduling on a busy CI machine, on top of the documented bound.
+const SLACK: Duration = Duration::from_millis(1500);
+
+#[tokio::test]
+async fn endpoints_leave_within_fall_intervals_and_return_within_rise_intervals() {
+    let first = TcpEndpoint::start(&ip(1, 11), 0).await;
+    let port = first.addr.port();
+    let second = TcpEndpoint::start(&ip(1, 12), port).await;
+    let (http_addr, _http) = http_endpoint(&ip(1, 21), 0).await;
+    let s = start(1, port, http_addr.port()).await;
+    // Let the first probes land.
+    tokio::time::sleep(Duration::from_millis(INTERVAL_MS * 2)).await;
+    assert_eq!(answer(&s).await.2.len(), 2);
+
+    first.stop();
+    let bound = Duration::from_millis(INTERVAL_MS * (FALL + 1)) + SLACK;
+    let left = common::wait_until(bound, || async { answer(&s).await.2 == vec![ip(1, 12)] }).await;
+    assert!(
+        left.is_some(),
+        "stopped endpoint still answered after {bound:?}"
+    );
+    // The zone still serves from its healthy endpoint: no failover.
+    assert_eq!(answer(&s).await.0, "home");
+    assert!(!answer(&s).await.1);
+
+    let _restarted = TcpEndpoint::start(&ip(1, 11), port).await;
+    let bound = Duration::from_millis(INTERVAL_MS * (RISE + 1)) + SLACK;
+    let back = common::wait_until(bound, || async { answer(&s).await.2.len() == 2 }).await;
+    assert!(
+        back.is_some(),
+        "restarted endpoint not back after {bound:?}"
+    );
+    second.stop();
+}
+
+#[tokio::test]
+async fn dead_home_zone_fails_over_and_a_dead_chain_fails_open() {
+    let first = TcpEndpoint::start(&ip(2, 11), 0).await;
+    let port = first.addr.port();
+    let second = TcpEndpoint::start(&ip(2, 12), port).await;
+    let (http_addr, http_stop) = http_endpoint(&ip(2, 21), 0).await;
+    let s = start(2, port, http_addr.port()).await;
+    tokio::time::sleep(Duration::from_millis(INTERVAL_MS * 2)).await;
+    assert_eq!(answer(&s).await.0, "home");
+
+    first.stop();
+    second.stop();
+    let bound = Duration::from_millis(INTERVAL_MS * (FALL + 1)) + SLACK;
+    let moved = common::wait_until(bound, || async { answer(&s).await.0 == "backup" }).await;
+    assert!(
+        moved.is_some(),
+        "home zone down but no failover after {bound:?}"
+    );
+    let (zone, failover, ips) = answer(&s).await;
+    assert_eq!(
+        (zone.as_str(), failover, ips),
+        ("backup", true, vec![ip(2, 21)])
+    );
+
+    // Everything down: answer the home zone's endpoints anyway (fail open).
+    http_stop.cancel();
+    let open = common::wait_until(bound, || async { answer(&s).await.0 == "home" }).await;
+    assert!(open.is_some(), "no fail-open answer after {bound:?}");
+    let (_, failover, ips) = answer(&s).await;
+    assert!(!failover);
+    assert_eq!(ips.len(), 2);
+
+    let metrics = s
+        .client
+        .get(s.admin_url("/metrics"))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("httpdns_fail_open_answers_total{domain=\"svc.example.com\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("httpdns_endpoint_up{zone=\"home\",endpoint=\"127.0.2.11\"} 0"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn zones_view_shows_health_and_probe_rtt() {
+    let first = TcpEndpoint::start(&ip(3, 11), 0).await;
+    let port = first.addr.port();
+    let (http_addr, _http) = http_endpoint(&ip(3, 21), 0).await;
+    let s = start(3, port, http_addr.port()).await;
+    let bound = Duration::from_millis(INTERVAL_MS * (FALL + 2)) + SLACK;
+    let settled = common::wait_until(bound, || async {
+        let (_, zones) = s.admin(reqwest::Method::GET, "/admin/zones", None).await;
+        let home = &zones["zones"][0];
+        home["endpoints"][0]["probe_rtt_ms"].is_number() && home["endpoints"][1]["up"] == false
+    })
+    .await;
+    assert!(
+        settled.is_some(),
+        "127.0.3.12 has no listener and must be reported down"
+    );
+}

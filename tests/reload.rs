@@ -1,0 +1,207 @@
+//! Reloads: admin API and file watching; a broken file never takes the service down.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use httpdns::ServerConfig;
+use reqwest::Method;
+
+/// A config + zones directory in a temp dir, copied from the shipped example.
+fn workspace() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).unwrap();
+    for entry in std::fs::read_dir(common::repo().join("zones")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, zones.join(path.file_name().unwrap())).unwrap();
+    }
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nzones_dir = \"zones\"\nstate_dir = \"state\"\n[geoip]\ndatabase = \"{}\"\n",
+        common::repo().join("geoip/test-geo.mmdb").display()
+    );
+    let path = dir.path().join("httpdns.toml");
+    std::fs::write(&path, config).unwrap();
+    (dir, path)
+}
+
+async fn start(path: &Path, watch: bool) -> common::Running {
+    let config = ServerConfig::load(path).unwrap();
+    let options = httpdns::StartOptions {
+        config_path: Some(path.to_path_buf()),
+        watch_files: watch,
+        ..common::options()
+    };
+    common::start_with(config, options, None).await
+}
+
+fn retarget_img_telecom(zones: &Path, to: &str) {
+    let file = zones.join("img.example.com.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = text.replacen(
+        "carrier = [\"telecom\"]\nzone = \"gz-telecom\"",
+        &format!("carrier = [\"telecom\"]\nzone = \"{to}\""),
+        1,
+    );
+    std::fs::write(&file, text).unwrap();
+}
+
+#[tokio::test]
+async fn broken_zones_file_is_refused_with_every_error_and_the_old_config_serves() {
+    let (dir, path) = workspace();
+    let s = start(&path, false).await;
+    let zones = dir.path().join("zones");
+    let before = s
+        .get_json("/resolve?host=img.example.com&ip=202.96.128.86")
+        .await
+        .1;
+    std::fs::write(
+        zones.join("broken.toml"),
+        "[[domain]]\nname = \"new.example.com\"\nttl = 0\nzones = [\"gz-telecom\", \"mars\"]\ndefault_zone = \"gz-telecom\"\n",
+    )
+    .unwrap();
+    let (status, body) = s.admin(Method::POST, "/admin/reload", None).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"], "reload_failed");
+    let errors: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("broken.toml") && e.contains("ttl")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("broken.toml") && e.contains("unknown zone \"mars\"")),
+        "{errors:?}"
+    );
+    let after = s
+        .get_json("/resolve?host=img.example.com&ip=202.96.128.86")
+        .await
+        .1;
+    assert_eq!(after["answers"][0]["zone"], before["answers"][0]["zone"]);
+    assert_eq!(
+        after["epoch"], before["epoch"],
+        "a failed reload changes nothing"
+    );
+    let (status, _) = s.get_json("/resolve?host=new.example.com").await;
+    assert_eq!(status, 200);
+
+    // Fix it: the new domain and a changed rule are served after reload.
+    std::fs::write(
+        zones.join("broken.toml"),
+        "[[domain]]\nname = \"new.example.com\"\nttl = 30\nzones = [\"gz-telecom\"]\ndefault_zone = \"gz-telecom\"\n",
+    )
+    .unwrap();
+    retarget_img_telecom(&zones, "sh-bgp");
+    let (status, body) = s.admin(Method::POST, "/admin/reload", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["domains"], 3);
+    assert_eq!(
+        s.zone_for("img.example.com", "202.96.128.86").await.0,
+        "sh-bgp"
+    );
+    assert_eq!(
+        s.zone_for("new.example.com", "8.8.8.8").await.0,
+        "gz-telecom"
+    );
+    let epoch = s.get_json("/resolve?host=img.example.com").await.1["epoch"]
+        .as_u64()
+        .unwrap();
+    assert!(epoch > before["epoch"].as_u64().unwrap());
+}
+
+#[tokio::test]
+async fn broken_ip_database_is_refused_and_the_old_one_serves() {
+    let (dir, path) = workspace();
+    let db = dir.path().join("geo.mmdb");
+    std::fs::copy(common::repo().join("geoip/test-geo.mmdb"), &db).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &common::repo()
+            .join("geoip/test-geo.mmdb")
+            .display()
+            .to_string(),
+        &db.display().to_string(),
+    );
+    std::fs::write(&path, text).unwrap();
+    let s = start(&path, false).await;
+    std::fs::write(&db, b"garbage").unwrap();
+    let (status, body) = s.admin(Method::POST, "/admin/reload", None).await;
+    assert_eq!(status, 422);
+    assert!(
+        body["errors"][0].as_str().unwrap().contains("geo.mmdb"),
+        "{body}"
+    );
+    assert_eq!(
+        s.zone_for("api.example.com", "202.96.128.86").await.0,
+        "gz-telecom"
+    );
+}
+
+#[tokio::test]
+async fn a_request_storm_during_reloads_sees_no_error() {
+    let (dir, path) = workspace();
+    let s = Arc::new(start(&path, false).await);
+    let zones = dir.path().join("zones");
+    let storm: Vec<_> = (0..4)
+        .map(|_| {
+            let s = Arc::clone(&s);
+            tokio::spawn(async move {
+                for _ in 0..150 {
+                    let (status, body) = s
+                        .get_json("/resolve?host=api.example.com,img.example.com&ip=202.96.128.86")
+                        .await;
+                    assert_eq!(status, 200, "{body}");
+                    for answer in body["answers"].as_array().unwrap() {
+                        assert!(answer.get("error").is_none(), "{answer}");
+                        assert!(!answer["ips"].as_array().unwrap().is_empty());
+                    }
+                }
+            })
+        })
+        .collect();
+    let file = zones.join("img.example.com.toml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    retarget_img_telecom(&zones, "sh-bgp");
+    let retargeted = std::fs::read_to_string(&file).unwrap();
+    for i in 0..10 {
+        std::fs::write(&file, if i % 2 == 0 { &original } else { &retargeted }).unwrap();
+        let (status, body) = s.admin(Method::POST, "/admin/reload", None).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    for task in storm {
+        task.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn file_changes_are_picked_up_by_the_watcher() {
+    let (dir, path) = workspace();
+    let s = start(&path, true).await;
+    let zones = dir.path().join("zones");
+    assert_eq!(
+        s.zone_for("img.example.com", "202.96.128.86").await.0,
+        "gz-telecom"
+    );
+    retarget_img_telecom(&zones, "bj-unicom");
+    let moved = common::wait_until(Duration::from_secs(10), || async {
+        s.zone_for("img.example.com", "202.96.128.86").await.0 == "bj-unicom"
+    })
+    .await;
+    assert!(moved.is_some(), "watcher did not reload within 10 s");
+    // A broken edit is ignored; the last good config keeps serving.
+    std::fs::write(zones.join("img.example.com.toml"), "[[domain]\nbroken").unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        s.zone_for("img.example.com", "202.96.128.86").await.0,
+        "bj-unicom"
+    );
+}
