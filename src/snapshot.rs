@@ -11,6 +11,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use ipnetwork::IpNetwork;
 
+use crate::api::signing::Signing;
 use crate::config::{ConfigError, Limits, ServerConfig, zones};
 use crate::geoip::{GeoDb, GeoIpError};
 use crate::model::{CidrSet, Model, ModelError};
@@ -23,6 +24,8 @@ pub struct Snapshot {
     pub geo: GeoDb,
     pub limits: Limits,
     pub trusted_proxies: CidrSet,
+    /// When set, `/resolve` requests must be signed.
+    pub signing: Option<Signing>,
 }
 
 impl Snapshot {
@@ -75,9 +78,16 @@ pub fn load(config: &ServerConfig) -> Result<Snapshot, LoadError> {
         config.geoip.asn_carriers.as_deref(),
     )
     .map_err(LoadError::GeoIp)?;
+    let signing = config
+        .signing
+        .as_ref()
+        .map(Signing::load)
+        .transpose()
+        .map_err(|e| LoadError::Config(vec![e]))?;
     Ok(Snapshot {
         model,
         geo,
+        signing,
         limits: config.limits.clone(),
         trusted_proxies: CidrSet::new(&config.trusted_proxies as &[IpNetwork]),
     })

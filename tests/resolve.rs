@@ -202,3 +202,56 @@ async fn healthz_and_unknown_routes() {
     let (status, body) = s.get_json("/nope").await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
 }
+
+#[tokio::test]
+async fn signed_mode_refuses_unsigned_and_expired_requests() {
+    let state = tempfile::tempdir().unwrap();
+    let secret = state.path().join("signing.secret");
+    std::fs::write(&secret, "0123456789abcdef-app-secret\n").unwrap();
+    let mut config = common::example_config(state.path());
+    config.signing = Some(httpdns::config::SigningConfig {
+        secret_file: secret,
+        max_validity_secs: 600,
+    });
+    let s = common::start_with(config, common::options(), Some(state)).await;
+    let signing = httpdns::api::signing::Signing::new(b"0123456789abcdef-app-secret".to_vec(), 600);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let hosts = "api.example.com,img.example.com";
+
+    let (status, body) = s.get_json(&format!("/resolve?host={hosts}")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+
+    let t = (now + 60).to_string();
+    let sign = signing.sign(hosts, &t);
+    let (status, body) = s
+        .get_json(&format!(
+            "/resolve?host={hosts}&t={t}&sign={sign}&ip=202.96.128.86"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["answers"][1]["zone"], "gz-telecom");
+
+    let (status, _) = s
+        .get_json(&format!("/resolve?host=api.example.com&t={t}&sign={sign}"))
+        .await;
+    assert_eq!(
+        status, 403,
+        "a signature covers exactly the hosts it was made for"
+    );
+    let old = (now - 1).to_string();
+    let (status, body) = s
+        .get_json(&format!(
+            "/resolve?host={hosts}&t={old}&sign={}",
+            signing.sign(hosts, &old)
+        ))
+        .await;
+    assert_eq!(status, 403);
+    assert!(body["message"].as_str().unwrap().contains("expired"));
+}

@@ -7,6 +7,7 @@
 pub mod client_ip;
 mod report;
 mod resolve;
+pub mod signing;
 
 use axum::Json;
 use axum::Router;
@@ -53,6 +54,9 @@ pub enum ApiError {
     UnknownResource(String),
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// A request that fails signature checks.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     RateLimited(String),
     /// A reload that found errors; the old configuration keeps serving.
@@ -70,6 +74,7 @@ impl IntoResponse for ApiError {
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::UnknownResource(_) => (StatusCode::NOT_FOUND, "unknown"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::ReloadFailed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "reload_failed"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -20,6 +20,9 @@ struct ResolveParams {
     #[serde(rename = "type")]
     kind: Option<String>,
     ip: Option<String>,
+    /// Signature expiry (unix seconds) and signature, when signing is on.
+    t: Option<String>,
+    sign: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -121,6 +124,17 @@ pub(super) async fn resolve(
     let params: ResolveParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|e| bad(format!("bad query string: {e}")))?;
     let snapshot = app.resolver.snapshot();
+    if let Some(signing) = &snapshot.signing {
+        let now = crate::epoch::now_ms() / 1000;
+        signing
+            .verify(
+                params.host.as_deref().unwrap_or(""),
+                params.t.as_deref(),
+                params.sign.as_deref(),
+                now,
+            )
+            .map_err(ApiError::Forbidden)?;
+    }
     let hosts = parse_hosts(params.host.as_deref(), snapshot.limits.max_batch_hosts)?;
     let families = parse_families(params.kind.as_deref())?;
     let explicit = params

@@ -52,6 +52,24 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNetwork>,
     #[serde(default)]
     pub limits: Limits,
+    /// Require signed `/resolve` requests.
+    pub signing: Option<SigningConfig>,
+}
+
+/// Request signing: `/resolve` must carry `t` (expiry, unix seconds) and
+/// `sign` = hex HMAC-SHA256(secret, host + "\n" + t).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// File holding the secret (first line); the secret never sits in this config.
+    pub secret_file: PathBuf,
+    /// Furthest in the future an expiry may be, so a leaked URL dies soon.
+    #[serde(default = "default_max_validity_secs")]
+    pub max_validity_secs: u64,
+}
+
+fn default_max_validity_secs() -> u64 {
+    86_400
 }
 
 /// IP database files.
@@ -151,6 +169,9 @@ impl ServerConfig {
         }
         if let Some(p) = config.geoip.asn_carriers.as_mut() {
             anchor(p);
+        }
+        if let Some(signing) = config.signing.as_mut() {
+            anchor(&mut signing.secret_file);
         }
         Ok(config)
     }
