@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod config;
+pub mod dns;
 pub mod epoch;
 pub mod geoip;
 pub mod model;
@@ -14,6 +15,7 @@ pub mod resolver;
 pub mod scheduler;
 pub mod server;
 pub mod snapshot;
+pub mod tls;
 
 pub use config::ServerConfig;
 pub use server::{Server, StartError};

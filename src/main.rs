@@ -20,6 +20,15 @@ struct Cli {
     /// Admin listener address; overrides the config.
     #[arg(long)]
     admin_listen: Option<SocketAddr>,
+    /// Classic DNS listener (UDP and TCP), e.g. 127.0.0.1:5353; overrides the config.
+    #[arg(long)]
+    dns_listen: Option<SocketAddr>,
+    /// PEM certificate chain: serve the public listener over HTTPS (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
@@ -33,6 +42,23 @@ enum Command {
     Geoip {
         #[command(subcommand)]
         command: GeoipCommand,
+    },
+    /// TLS tools.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TlsCommand {
+    /// Write a self-signed certificate and key (cert.pem, key.pem) for local use.
+    SelfSigned {
+        #[arg(long)]
+        out: PathBuf,
+        /// Names and addresses the certificate is valid for.
+        #[arg(long = "name", default_values = ["localhost", "127.0.0.1", "::1"])]
+        names: Vec<String>,
     },
 }
 
@@ -59,23 +85,36 @@ fn main() -> Result<()> {
             println!("wrote {} ({count} networks)", out.display());
             Ok(())
         }
-        None => serve(cli.config, cli.listen, cli.admin_listen),
+        Some(Command::Tls {
+            command: TlsCommand::SelfSigned { out, names },
+        }) => {
+            let (cert, key) = httpdns::tls::write_self_signed(&out, &names)?;
+            println!("wrote {} and {}", cert.display(), key.display());
+            Ok(())
+        }
+        None => serve(cli),
     }
 }
 
-fn serve(
-    config: Option<PathBuf>,
-    listen: Option<SocketAddr>,
-    admin_listen: Option<SocketAddr>,
-) -> Result<()> {
-    let path = config.unwrap_or_else(default_config);
+fn serve(cli: Cli) -> Result<()> {
+    let path = cli.config.unwrap_or_else(default_config);
     let mut config =
         ServerConfig::load(&path).with_context(|| format!("loading {}", path.display()))?;
-    if let Some(addr) = listen {
+    if let Some(addr) = cli.listen {
         config.listen = addr;
     }
-    if let Some(addr) = admin_listen {
+    if let Some(addr) = cli.admin_listen {
         config.admin_listen = addr;
+    }
+    if let Some(addr) = cli.dns_listen {
+        config.dns_listen = Some(addr);
+    }
+    if let (Some(cert), Some(key)) = (cli.tls_cert, cli.tls_key) {
+        config.tls = Some(httpdns::config::TlsConfig {
+            cert,
+            key,
+            reload_interval_ms: config.tls.as_ref().map_or(2000, |t| t.reload_interval_ms),
+        });
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use thiserror::Error;
@@ -15,9 +16,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::config::ServerConfig;
+use crate::dns::{self, ApexError, DnsHandler};
 use crate::epoch::Epoch;
 use crate::resolver::Resolver;
 use crate::snapshot::{self, LoadError};
+use crate::tls::{self, Tls, TlsError};
 
 /// Why the server could not start.
 #[derive(Debug, Error)]
@@ -29,11 +32,19 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Apex(#[from] ApexError),
+    #[error("{0}")]
+    Tls(#[from] TlsError),
 }
 
 /// A running server.
 pub struct Server {
     pub public_addr: SocketAddr,
+    /// Whether the public listener speaks HTTPS.
+    pub public_tls: bool,
+    /// Classic DNS (UDP and TCP on one address), when `dns_listen` is set.
+    pub dns_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -60,11 +71,37 @@ impl Server {
             addr: config.listen,
             source,
         })?;
-        let router = api::router(state, config.limits.max_body_bytes);
-        let tasks = vec![serve(public, router, shutdown.clone())];
-        tracing::info!(%public_addr, "serving /resolve");
+        let dns = DnsHandler::new(resolver.clone(), &config.dns)?;
+        let tls = config.tls.as_ref().map(Tls::from_config).transpose()?;
+        let router = api::router(state, config.limits.max_body_bytes)
+            .merge(dns::doh::router(dns.clone(), config.dns.max_query_bytes));
+        let mut tasks = vec![tls::serve(public, router, tls.clone(), shutdown.clone())];
+        if let (Some(tls), Some(tls_config)) = (&tls, &config.tls) {
+            let interval = Duration::from_millis(tls_config.reload_interval_ms);
+            tasks.push(tls.spawn_reload(interval, shutdown.clone()));
+        }
+        let dns_addr = match config.dns_listen {
+            Some(addr) => {
+                let sockets = dns::listener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                let bound = sockets.addr;
+                tasks.extend(dns::listener::spawn(
+                    sockets,
+                    dns,
+                    &config.dns,
+                    shutdown.clone(),
+                ));
+                tracing::info!(dns_addr = %bound, "serving DNS over UDP and TCP");
+                Some(bound)
+            }
+            None => None,
+        };
+        tracing::info!(%public_addr, tls = tls.is_some(), "serving /resolve and /dns-query");
         Ok(Self {
             public_addr,
+            public_tls: tls.is_some(),
+            dns_addr,
             shutdown,
             tasks,
         })
@@ -88,20 +125,4 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Bind { addr, source })
-}
-
-fn serve(
-    listener: TcpListener,
-    router: axum::Router,
-    shutdown: CancellationToken,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let app = router.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-        {
-            tracing::error!(%error, "listener failed");
-        }
-    })
 }

@@ -43,6 +43,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("no such route")]
     NotFound,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
 }
 
 impl IntoResponse for ApiError {
@@ -50,6 +52,9 @@ impl IntoResponse for ApiError {
         let (status, code) = match &self {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
         };
         (
             status,
