@@ -107,7 +107,7 @@ pub fn require_tool(name: &str) {
         .unwrap_or(false);
     assert!(
         found,
-        "{name} is not installed; `bash .ci/run` installs it (apt-get install knot-dnsutils dnsutils curl)"
+        "{name} is not installed; `bash .ci/run` installs it (apt-get install knot-dnsutils dnsutils curl openssl)"
     );
 }
 
