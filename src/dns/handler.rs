@@ -269,3 +269,111 @@ pub(super) fn parse_name(text: &str) -> Option<Name> {
     }
     Name::from_ascii(format!("{host}.")).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use arc_swap::ArcSwap;
+    use hickory_proto::op::Query;
+
+    use super::*;
+    use crate::ServerConfig;
+    use crate::epoch::Epoch;
+
+    fn handler() -> DnsHandler {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = ServerConfig::load(&root.join("deploy/example/httpdns.toml")).unwrap();
+        let snapshot = crate::snapshot::load(&config).unwrap();
+        let resolver = Resolver::new(
+            Arc::new(ArcSwap::from_pointee(snapshot)),
+            Arc::new(Epoch::default()),
+        );
+        DnsHandler::new(resolver, &config.dns).unwrap()
+    }
+
+    fn query(name: &str, kind: RecordType) -> Message {
+        let mut message = Message::query();
+        message.add_query(Query::query(Name::from_ascii(name).unwrap(), kind));
+        message
+    }
+
+    fn local() -> IpAddr {
+        "127.0.0.1".parse().unwrap()
+    }
+
+    #[test]
+    fn runts_and_responses_get_no_reply() {
+        let handler = handler();
+        assert!(handler.handle(&[0; 11], local()).is_none());
+        let mut response = query("api.example.com.", RecordType::A);
+        response.metadata.message_type = MessageType::Response;
+        assert!(
+            handler
+                .handle(&response.to_vec().unwrap(), local())
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn unknown_opcode_is_notimp_and_edns_version_1_is_badvers() {
+        let handler = handler();
+        let mut update = query("api.example.com.", RecordType::A);
+        update.metadata.op_code = OpCode::Update;
+        let reply = handler.handle_message(&update, local());
+        assert_eq!(reply.message.metadata.response_code, ResponseCode::NotImp);
+
+        let mut future = query("api.example.com.", RecordType::A);
+        let mut edns = Edns::new();
+        edns.set_version(1);
+        future.set_edns(edns);
+        let wire = handler.handle_message(&future, local()).to_udp();
+        let parsed = Message::from_vec(&wire).unwrap();
+        // 16 is BADVERS in an OPT context (hickory names the shared code BADSIG).
+        assert_eq!(u16::from(parsed.metadata.response_code), 16);
+        assert!(parsed.answers.is_empty());
+    }
+
+    #[test]
+    fn two_questions_are_formerr_and_chaos_class_is_refused() {
+        let handler = handler();
+        let mut two = query("api.example.com.", RecordType::A);
+        two.add_query(Query::query(
+            Name::from_ascii("img.example.com.").unwrap(),
+            RecordType::A,
+        ));
+        let reply = handler.handle_message(&two, local());
+        assert_eq!(reply.message.metadata.response_code, ResponseCode::FormErr);
+
+        let mut chaos = Message::query();
+        let mut question =
+            Query::query(Name::from_ascii("version.bind.").unwrap(), RecordType::TXT);
+        question.set_query_class(DNSClass::CH);
+        chaos.add_query(question);
+        let reply = handler.handle_message(&chaos, local());
+        assert_eq!(reply.message.metadata.response_code, ResponseCode::Refused);
+    }
+
+    #[test]
+    fn udp_limit_follows_edns_within_our_cap() {
+        let handler = handler();
+        let plain = query("api.example.com.", RecordType::A);
+        assert_eq!(handler.handle_message(&plain, local()).udp_limit, 512);
+        let mut big = query("api.example.com.", RecordType::A);
+        let mut edns = Edns::new();
+        edns.set_max_payload(65000);
+        big.set_edns(edns);
+        assert_eq!(handler.handle_message(&big, local()).udp_limit, 1232);
+    }
+
+    #[test]
+    fn answers_carry_the_domain_ttl_and_mixed_case_names_match() {
+        let handler = handler();
+        let reply = handler.handle_message(&query("IMG.Example.COM.", RecordType::A), local());
+        assert_eq!(reply.message.metadata.response_code, ResponseCode::NoError);
+        assert!(reply.message.metadata.authoritative);
+        assert!(!reply.message.answers.is_empty());
+        assert!(reply.message.answers.iter().all(|r| r.ttl == 300));
+        assert_eq!(reply.min_ttl(), Some(300));
+    }
+}
