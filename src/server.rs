@@ -73,6 +73,16 @@ impl Server {
         })?;
         let dns = DnsHandler::new(resolver.clone(), &config.dns)?;
         let tls = config.tls.as_ref().map(Tls::from_config).transpose()?;
+        // Bind everything before spawning anything, so a failure leaves no task behind.
+        let dns_sockets = match config.dns_listen {
+            Some(addr) => Some(
+                dns::listener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        let dns_addr = dns_sockets.as_ref().map(|sockets| sockets.addr);
         let router = api::router(state, config.limits.max_body_bytes)
             .merge(dns::doh::router(dns.clone(), config.dns.max_query_bytes));
         let mut tasks = vec![tls::serve(public, router, tls.clone(), shutdown.clone())];
@@ -80,23 +90,15 @@ impl Server {
             let interval = Duration::from_millis(tls_config.reload_interval_ms);
             tasks.push(tls.spawn_reload(interval, shutdown.clone()));
         }
-        let dns_addr = match config.dns_listen {
-            Some(addr) => {
-                let sockets = dns::listener::bind(addr)
-                    .await
-                    .map_err(|source| StartError::Bind { addr, source })?;
-                let bound = sockets.addr;
-                tasks.extend(dns::listener::spawn(
-                    sockets,
-                    dns,
-                    &config.dns,
-                    shutdown.clone(),
-                ));
-                tracing::info!(dns_addr = %bound, "serving DNS over UDP and TCP");
-                Some(bound)
-            }
-            None => None,
-        };
+        if let Some(sockets) = dns_sockets {
+            tasks.extend(dns::listener::spawn(
+                sockets,
+                dns,
+                &config.dns,
+                shutdown.clone(),
+            ));
+            tracing::info!(dns_addr = ?dns_addr, "serving DNS over UDP and TCP");
+        }
         tracing::info!(%public_addr, tls = tls.is_some(), "serving /resolve and /dns-query");
         Ok(Self {
             public_addr,
