@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod api;
 pub mod config;
+pub mod dns;
 pub mod epoch;
 pub mod geoip;
 pub mod health;
@@ -20,6 +21,7 @@ pub mod server;
 pub mod snapshot;
 pub mod speed;
 pub mod state;
+pub mod tls;
 
 pub use config::ServerConfig;
 pub use server::{Server, StartError, StartOptions};

@@ -22,6 +22,15 @@ struct Cli {
     /// Admin listener address; overrides the config.
     #[arg(long)]
     admin_listen: Option<SocketAddr>,
+    /// Classic DNS listener (UDP and TCP), e.g. 127.0.0.1:5353; overrides the config.
+    #[arg(long)]
+    dns_listen: Option<SocketAddr>,
+    /// PEM certificate chain: serve the public listener over HTTPS (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// File of admin tokens, one `name:token` per line.
     #[arg(long)]
     admin_token_file: Option<PathBuf>,
@@ -48,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: GeoipCommand,
     },
+    /// TLS tools.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
     /// Talk to a running server's admin API.
     Admin {
         /// Admin API base URL.
@@ -62,6 +76,18 @@ enum Command {
         token: Option<String>,
         #[command(subcommand)]
         command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TlsCommand {
+    /// Write a self-signed certificate and key (cert.pem, key.pem) for local use.
+    SelfSigned {
+        #[arg(long)]
+        out: PathBuf,
+        /// Names and addresses the certificate is valid for.
+        #[arg(long = "name", default_values = ["localhost", "127.0.0.1", "::1"])]
+        names: Vec<String>,
     },
 }
 
@@ -126,6 +152,13 @@ fn main() -> Result<()> {
             token,
             command,
         }) => admin(&url, token, command),
+        Some(Command::Tls {
+            command: TlsCommand::SelfSigned { out, names },
+        }) => {
+            let (cert, key) = httpdns::tls::write_self_signed(&out, &names)?;
+            println!("wrote {} and {}", cert.display(), key.display());
+            Ok(())
+        }
         None => serve(&cli),
     }
 }
@@ -170,6 +203,16 @@ fn serve(cli: &Cli) -> Result<()> {
     }
     if let Some(addr) = cli.admin_listen {
         config.admin_listen = addr;
+    }
+    if let Some(addr) = cli.dns_listen {
+        config.dns_listen = Some(addr);
+    }
+    if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        config.tls = Some(httpdns::config::TlsConfig {
+            cert: cert.clone(),
+            key: key.clone(),
+            reload_interval_ms: config.tls.as_ref().map_or(2000, |t| t.reload_interval_ms),
+        });
     }
     let env_token = std::env::var(TOKEN_ENV).ok();
     let options = StartOptions {

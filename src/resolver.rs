@@ -30,6 +30,23 @@ pub struct Live {
     pub failovers: FailoverLog,
 }
 
+impl Live {
+    /// Live state with nothing measured yet and the overrides of `state`; health checks
+    /// start when the caller reconciles them with a model.
+    pub fn new(
+        epoch: Arc<Epoch>,
+        state: StateStore,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Self {
+        Self {
+            health: HealthChecks::new(epoch, shutdown),
+            speed: SpeedTable::new(crate::speed::SpeedLimits::default()),
+            state,
+            failovers: FailoverLog::default(),
+        }
+    }
+}
+
 /// Answers that left each home zone, for the admin view: a count and the last time.
 pub struct FailoverLog {
     by_home_zone: moka::sync::Cache<String, Arc<FailoverCount>>,
@@ -167,6 +184,22 @@ impl Resolver {
             epoch,
             live,
         }
+    }
+
+    /// A resolver over `snapshot` with nothing measured, no health checks running and
+    /// the overrides kept in `state_dir` (for tools, tests and benchmarks).
+    pub fn standalone(
+        snapshot: Snapshot,
+        state_dir: &std::path::Path,
+    ) -> Result<Self, crate::state::StateError> {
+        let epoch = Arc::new(Epoch::default());
+        let state = StateStore::open(state_dir, false)?;
+        let live = Live::new(Arc::clone(&epoch), state, Default::default());
+        Ok(Self::new(
+            Arc::new(arc_swap::ArcSwap::from_pointee(snapshot)),
+            epoch,
+            Arc::new(live),
+        ))
     }
 
     /// The snapshot to serve one request from; hold it for the whole request so every

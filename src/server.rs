@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use thiserror::Error;
@@ -18,13 +19,13 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, AdminState, AdminTokens};
 use crate::api::{self, AppState};
 use crate::config::ServerConfig;
+use crate::dns::{self, ApexError, DnsHandler};
 use crate::epoch::Epoch;
-use crate::health::HealthChecks;
 use crate::reload::Reloader;
-use crate::resolver::{FailoverLog, Live, Resolver};
+use crate::resolver::{Live, Resolver};
 use crate::snapshot::{self, LoadError};
-use crate::speed::{SpeedLimits, SpeedTable};
 use crate::state::{StateError, StateStore};
+use crate::tls::{self, Tls, TlsError};
 
 /// Why the server could not start.
 #[derive(Debug, Error)]
@@ -33,6 +34,10 @@ pub enum StartError {
     Load(#[from] LoadError),
     #[error("{0}")]
     State(#[from] StateError),
+    #[error("{0}")]
+    Apex(#[from] ApexError),
+    #[error("{0}")]
+    Tls(#[from] TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -61,6 +66,10 @@ pub struct Server {
     pub public_addr: SocketAddr,
     /// `None` when the admin API is disabled (no token configured).
     pub admin_addr: Option<SocketAddr>,
+    /// Whether the public listener speaks HTTPS.
+    pub public_tls: bool,
+    /// Classic DNS (UDP and TCP on one address), when `dns_listen` is set.
+    pub dns_addr: Option<SocketAddr>,
     resolver: Resolver,
     reloader: Arc<Reloader>,
     shutdown: CancellationToken,
@@ -92,14 +101,8 @@ impl Server {
         );
         let shutdown = CancellationToken::new();
         let epoch = Arc::new(Epoch::default());
-        let health = HealthChecks::new(Arc::clone(&epoch), shutdown.clone());
-        health.reconcile(&loaded.model);
-        let live = Arc::new(Live {
-            health,
-            speed: SpeedTable::new(SpeedLimits::default()),
-            state,
-            failovers: FailoverLog::default(),
-        });
+        let live = Arc::new(Live::new(Arc::clone(&epoch), state, shutdown.clone()));
+        live.health.reconcile(&loaded.model);
         let resolver = Resolver::new(Arc::new(ArcSwap::from_pointee(loaded)), epoch, live);
         let reloader = Arc::new(Reloader::new(
             options.config_path.clone(),
@@ -107,23 +110,56 @@ impl Server {
             resolver.clone(),
         ));
 
+        let dns = DnsHandler::new(resolver.clone(), &config.dns)?;
+        let tls = config.tls.as_ref().map(Tls::from_config).transpose()?;
+        // Bind everything before spawning anything, so a failure leaves no task behind.
         let public = bind(config.listen).await?;
         let public_addr = local_addr(&public, config.listen)?;
+        let admin_listener = if admin_enabled {
+            Some(bind(config.admin_listen).await?)
+        } else {
+            None
+        };
+        let admin_addr = admin_listener
+            .as_ref()
+            .map(|listener| local_addr(listener, config.admin_listen))
+            .transpose()?;
+        let dns_sockets = match config.dns_listen {
+            Some(addr) => Some(
+                dns::listener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        let dns_addr = dns_sockets.as_ref().map(|sockets| sockets.addr);
+
         let public_router = api::router(
             AppState {
                 resolver: resolver.clone(),
                 max_body_bytes: config.limits.max_body_bytes,
             },
             config.limits.max_body_bytes,
-        );
+        )
+        .merge(dns::doh::router(dns.clone(), config.dns.max_query_bytes));
         let mut tasks = vec![
-            serve(public, public_router, shutdown.clone()),
+            tls::serve(public, public_router, tls.clone(), shutdown.clone()),
             reload_on_sighup(Arc::clone(&reloader), shutdown.clone()),
         ];
-        let mut admin_addr = None;
-        if admin_enabled {
-            let listener = bind(config.admin_listen).await?;
-            admin_addr = Some(local_addr(&listener, config.admin_listen)?);
+        if let (Some(tls), Some(tls_config)) = (&tls, &config.tls) {
+            let interval = Duration::from_millis(tls_config.reload_interval_ms);
+            tasks.push(tls.spawn_reload(interval, shutdown.clone()));
+        }
+        if let Some(sockets) = dns_sockets {
+            tasks.extend(dns::listener::spawn(
+                sockets,
+                dns,
+                &config.dns,
+                shutdown.clone(),
+            ));
+            tracing::info!(dns_addr = ?dns_addr, "serving DNS over UDP and TCP");
+        }
+        if let Some(listener) = admin_listener {
             let admin_router = admin::router(AdminState {
                 resolver: resolver.clone(),
                 reloader: Arc::clone(&reloader),
@@ -131,19 +167,23 @@ impl Server {
                 insecure: options.admin_tokens.is_empty(),
                 max_body_bytes: config.limits.max_body_bytes,
             });
-            tasks.push(serve(listener, admin_router, shutdown.clone()));
+            // The admin API stays plaintext: it belongs on loopback or a private network.
+            tasks.push(tls::serve(listener, admin_router, None, shutdown.clone()));
         }
         if options.watch_files {
             tasks.push(Arc::clone(&reloader).watch(shutdown.clone()));
         }
         tracing::info!(
             %public_addr,
+            tls = tls.is_some(),
             admin_addr = %admin_addr.map_or_else(|| "disabled".to_string(), |a| a.to_string()),
             "httpdns listening"
         );
         Ok(Self {
             public_addr,
             admin_addr,
+            public_tls: tls.is_some(),
+            dns_addr,
             resolver,
             reloader,
             shutdown,
@@ -183,22 +223,6 @@ fn local_addr(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, St
     listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })
-}
-
-fn serve(
-    listener: TcpListener,
-    router: axum::Router,
-    shutdown: CancellationToken,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let app = router.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-        {
-            tracing::error!(%error, "listener failed");
-        }
-    })
 }
 
 #[cfg(unix)]

@@ -65,6 +65,8 @@ pub enum ApiError {
     /// Our own failure (e.g. the state file could not be written).
     #[error("{0}")]
     Internal(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
 }
 
 impl IntoResponse for ApiError {
@@ -78,6 +80,9 @@ impl IntoResponse for ApiError {
             Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::ReloadFailed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "reload_failed"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
         };
         let mut body = json!({"error": code, "message": self.to_string()});
         if let Self::ReloadFailed(errors) = &self {

@@ -52,8 +52,114 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNetwork>,
     #[serde(default)]
     pub limits: Limits,
+    /// Classic DNS listener (UDP and TCP on the same address); none when absent.
+    #[serde(default)]
+    pub dns_listen: Option<SocketAddr>,
+    /// DNS fronts: ECS trust, zone apexes, UDP/TCP bounds.
+    #[serde(default)]
+    pub dns: DnsConfig,
+    /// HTTPS for the public listener; plaintext when absent.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
     /// Require signed `/resolve` requests.
     pub signing: Option<SigningConfig>,
+}
+
+/// The `[dns]` section: how the DNS fronts (DoH, UDP, TCP) behave.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Peers whose EDNS Client Subnet option is believed (recursive resolvers you
+    /// trust). ECS from anyone else is ignored and the real client IP steers.
+    pub ecs_trusted: Vec<IpNetwork>,
+    /// Zone apexes answered with SOA and NS; names under an apex that are not
+    /// configured domains get NXDOMAIN, names under no apex and no domain get REFUSED.
+    pub apex: Vec<ApexConfig>,
+    /// Largest UDP answer we send, whatever the client advertises (bytes, 512..=4096).
+    pub udp_max_payload: u16,
+    /// A TCP connection with no query for this long is closed.
+    pub tcp_idle_timeout_ms: u64,
+    /// Concurrent TCP connections; more wait in the accept queue.
+    pub tcp_max_connections: usize,
+    /// Largest query accepted over TCP or DoH (bytes).
+    pub max_query_bytes: usize,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        Self {
+            ecs_trusted: Vec::new(),
+            apex: Vec::new(),
+            udp_max_payload: 1232,
+            tcp_idle_timeout_ms: 10_000,
+            tcp_max_connections: 512,
+            max_query_bytes: 4096,
+        }
+    }
+}
+
+/// One zone apex we are authoritative for: its SOA and NS records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApexConfig {
+    /// The apex, e.g. `example.com`.
+    pub name: String,
+    /// Name servers for the NS answer; at least one.
+    pub ns: Vec<String>,
+    /// SOA MNAME; the first `ns` when absent.
+    pub mname: Option<String>,
+    /// SOA RNAME (mailbox as a name); `hostmaster.<apex>` when absent.
+    pub rname: Option<String>,
+    #[serde(default = "default_serial")]
+    pub serial: u32,
+    #[serde(default = "default_refresh")]
+    pub refresh: u32,
+    #[serde(default = "default_retry")]
+    pub retry: u32,
+    #[serde(default = "default_expire")]
+    pub expire: u32,
+    /// Negative-caching TTL (RFC 2308).
+    #[serde(default = "default_minimum")]
+    pub minimum: u32,
+    /// TTL of the SOA and NS records themselves.
+    #[serde(default = "default_apex_ttl")]
+    pub ttl: u32,
+}
+
+fn default_serial() -> u32 {
+    1
+}
+fn default_refresh() -> u32 {
+    3600
+}
+fn default_retry() -> u32 {
+    600
+}
+fn default_expire() -> u32 {
+    604_800
+}
+fn default_minimum() -> u32 {
+    60
+}
+fn default_apex_ttl() -> u32 {
+    3600
+}
+
+/// The `[tls]` section: certificate files, watched and reloaded when they change.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// How often the files' modification times are checked (ms).
+    #[serde(default = "default_reload_interval_ms")]
+    pub reload_interval_ms: u64,
+}
+
+fn default_reload_interval_ms() -> u64 {
+    2000
 }
 
 /// Request signing: `/resolve` must carry `t` (expiry, unix seconds) and
@@ -156,6 +262,26 @@ impl ServerConfig {
         if limits.max_body_bytes < 1024 {
             return Err(invalid("limits.max_body_bytes", "must be at least 1024"));
         }
+        let dns = &config.dns;
+        if !(512..=4096).contains(&dns.udp_max_payload) {
+            return Err(invalid("dns.udp_max_payload", "must be 512 ..= 4096"));
+        }
+        if dns.tcp_max_connections == 0 {
+            return Err(invalid("dns.tcp_max_connections", "must be at least 1"));
+        }
+        if !(512..=65535).contains(&dns.max_query_bytes) {
+            return Err(invalid("dns.max_query_bytes", "must be 512 ..= 65535"));
+        }
+        if dns.tcp_idle_timeout_ms == 0 {
+            return Err(invalid("dns.tcp_idle_timeout_ms", "must be at least 1"));
+        }
+        if config
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.reload_interval_ms == 0)
+        {
+            return Err(invalid("tls.reload_interval_ms", "must be at least 1"));
+        }
         let anchor = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -169,6 +295,10 @@ impl ServerConfig {
         }
         if let Some(p) = config.geoip.asn_carriers.as_mut() {
             anchor(p);
+        }
+        if let Some(tls) = config.tls.as_mut() {
+            anchor(&mut tls.cert);
+            anchor(&mut tls.key);
         }
         if let Some(signing) = config.signing.as_mut() {
             anchor(&mut signing.secret_file);

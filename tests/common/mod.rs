@@ -139,3 +139,72 @@ where
     }
     None
 }
+
+/// A running server with classic DNS on and the test DNS zones (`tests/data/dns-zones`:
+/// `local.example.com`, `big.example.com`) or, with `example_zones`, the shipped ones.
+pub fn dns_config(state_dir: &Path, example_zones: bool) -> ServerConfig {
+    let mut config = example_config(state_dir);
+    config.dns_listen = Some("127.0.0.1:0".parse().unwrap());
+    if !example_zones {
+        config.zones_dir = repo().join("tests/data/dns-zones");
+        config.limits.max_answer_ips = 200;
+    }
+    config
+}
+
+/// Serves the public listener over HTTPS with a self-signed pair made now under `dir`.
+pub fn with_tls(config: &mut ServerConfig, dir: &Path) {
+    let names = ["localhost".to_string(), "127.0.0.1".to_string()];
+    let (cert, key) = httpdns::tls::write_self_signed(&dir.join("tls"), &names).unwrap();
+    config.tls = Some(httpdns::config::TlsConfig {
+        cert,
+        key,
+        reload_interval_ms: 100,
+    });
+}
+
+/// Starts `config` with its state directory kept alive.
+pub async fn start_config(
+    make: impl FnOnce(&Path) -> ServerConfig,
+) -> (Running, std::path::PathBuf) {
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().to_path_buf();
+    let config = make(&dir);
+    (start_with(config, options(), Some(state)).await, dir)
+}
+
+/// Fails (never skips) when a client tool is missing.
+pub fn require_tool(name: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{name} is not installed; `bash .ci/run` installs it (apt-get install knot-dnsutils dnsutils curl openssl)"
+    );
+}
+
+/// Runs a client tool without blocking the server's runtime; returns stdout and stderr.
+pub async fn run(program: &str, args: &[String]) -> (bool, String, String) {
+    require_tool(program);
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::process::Command::new(program)
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{program} {args:?} timed out"))
+    .unwrap_or_else(|e| panic!("{program}: {e}"));
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `["a", "b"]` as owned arguments.
+pub fn args(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(ToString::to_string).collect()
+}

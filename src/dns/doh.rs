@@ -1,0 +1,259 @@
+//! DNS over HTTPS (RFC 8484) on the public listener, and the `application/dns-json` shape.
+//!
+//! - `GET /dns-query?dns=<base64url>` and `POST /dns-query` (`application/dns-message`)
+//!   carry a wire query; the answer is `application/dns-message` with
+//!   `Cache-Control: max-age` set to its smallest TTL.
+//! - `GET /dns-query?name=N&type=T` answers JSON in the Google/Cloudflare shape
+//!   (`Status`, `Question`, `Answer`, `Authority`); `edns_client_subnet=` plays the ECS
+//!   option and is believed from the same peers.
+//!
+//! The client is found as for `/resolve` (socket peer, or `X-Forwarded-For` from a
+//! trusted proxy); everything after that is [`DnsHandler`]'s. HTTP-level mistakes (no
+//! `dns` parameter, bad base64, wrong content type, a body too short to be a query) are
+//! [`ApiError`]s; a message that has a header but does not parse is a DNS FORMERR.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use hickory_proto::op::{Edns, Message, Query};
+use hickory_proto::rr::RecordType;
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+use serde::{Deserialize, Serialize};
+
+use super::handler::{DnsHandler, Reply, parse_name};
+use crate::api::ApiError;
+use crate::api::client_ip::client_ip;
+
+pub const DNS_MESSAGE: &str = "application/dns-message";
+pub const DNS_JSON: &str = "application/dns-json";
+
+/// RFC 8484 says base64url without padding; accept padding too, as most servers do.
+const BASE64URL: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// The DoH routes, to merge into the public router.
+pub fn router(handler: DnsHandler, max_query_bytes: usize) -> Router {
+    Router::new()
+        .route("/dns-query", get(doh_get).post(doh_post))
+        .layer(DefaultBodyLimit::max(max_query_bytes))
+        .with_state(handler)
+}
+
+#[derive(Deserialize)]
+struct GetParams {
+    dns: Option<String>,
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    edns_client_subnet: Option<String>,
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(message.into())
+}
+
+fn client(handler: &DnsHandler, peer: SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
+    let snapshot = handler.resolver().snapshot();
+    client_ip(peer.ip(), headers, &snapshot.trusted_proxies, None).0
+}
+
+async fn doh_get(
+    State(handler): State<DnsHandler>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params: GetParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|e| bad(format!("bad query string: {e}")))?;
+    let client = client(&handler, peer, &headers);
+    if let Some(dns) = params.dns {
+        let bytes = BASE64URL
+            .decode(dns.trim())
+            .map_err(|e| bad(format!("dns parameter is not base64url: {e}")))?;
+        return wire_answer(&handler, &bytes, client);
+    }
+    if let Some(name) = params.name {
+        return json_answer(
+            &handler,
+            &name,
+            params.kind.as_deref(),
+            params.edns_client_subnet.as_deref(),
+            client,
+        );
+    }
+    Err(bad("missing dns parameter (or name= for JSON)"))
+}
+
+async fn doh_post(
+    State(handler): State<DnsHandler>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case(DNS_MESSAGE) {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "content type {content_type:?} is not {DNS_MESSAGE}"
+        )));
+    }
+    let client = client(&handler, peer, &headers);
+    wire_answer(&handler, &body, client)
+}
+
+fn wire_answer(
+    handler: &DnsHandler,
+    bytes: &[u8],
+    client: std::net::IpAddr,
+) -> Result<Response, ApiError> {
+    let reply = handler
+        .handle(bytes, client)
+        .ok_or_else(|| bad("not a DNS query: shorter than a header, or a response"))?;
+    let mut response = reply.to_stream().into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(DNS_MESSAGE));
+    cache_control(headers, &reply);
+    Ok(response)
+}
+
+fn cache_control(headers: &mut HeaderMap, reply: &Reply) {
+    if let Some(ttl) = reply.min_ttl() {
+        if let Ok(value) = HeaderValue::from_str(&format!("max-age={ttl}")) {
+            headers.insert(header::CACHE_CONTROL, value);
+        }
+    }
+}
+
+/// The Google/Cloudflare JSON answer.
+#[derive(Serialize)]
+struct JsonAnswer {
+    #[serde(rename = "Status")]
+    status: u16,
+    #[serde(rename = "TC")]
+    tc: bool,
+    #[serde(rename = "RD")]
+    rd: bool,
+    #[serde(rename = "RA")]
+    ra: bool,
+    #[serde(rename = "AD")]
+    ad: bool,
+    #[serde(rename = "CD")]
+    cd: bool,
+    #[serde(rename = "Question")]
+    question: Vec<JsonQuestion>,
+    #[serde(rename = "Answer", skip_serializing_if = "Vec::is_empty")]
+    answer: Vec<JsonRecord>,
+    #[serde(rename = "Authority", skip_serializing_if = "Vec::is_empty")]
+    authority: Vec<JsonRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edns_client_subnet: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonQuestion {
+    name: String,
+    #[serde(rename = "type")]
+    kind: u16,
+}
+
+#[derive(Serialize)]
+struct JsonRecord {
+    name: String,
+    #[serde(rename = "type")]
+    kind: u16,
+    #[serde(rename = "TTL")]
+    ttl: u32,
+    data: String,
+}
+
+/// `type` as a mnemonic (`AAAA`) or a number (`28`); A when absent.
+fn parse_type(kind: Option<&str>) -> Result<RecordType, ApiError> {
+    let Some(kind) = kind.map(str::trim) else {
+        return Ok(RecordType::A);
+    };
+    if let Ok(number) = kind.parse::<u16>() {
+        return Ok(RecordType::from(number));
+    }
+    RecordType::from_str(&kind.to_ascii_uppercase())
+        .map_err(|_| bad(format!("type {kind:?} is not a DNS record type")))
+}
+
+fn json_answer(
+    handler: &DnsHandler,
+    name: &str,
+    kind: Option<&str>,
+    subnet: Option<&str>,
+    client: std::net::IpAddr,
+) -> Result<Response, ApiError> {
+    let qname = parse_name(name).ok_or_else(|| bad(format!("malformed name {name:?}")))?;
+    let qtype = parse_type(kind)?;
+    let mut request = Message::query();
+    request.metadata.recursion_desired = true;
+    request.add_query(Query::query(qname, qtype));
+    if let Some(subnet) = subnet {
+        let subnet = ClientSubnet::from_str(subnet.trim())
+            .map_err(|_| bad(format!("edns_client_subnet {subnet:?} is not a subnet")))?;
+        let mut edns = Edns::new();
+        edns.options_mut().insert(EdnsOption::Subnet(subnet));
+        request.set_edns(edns);
+    }
+    let reply = handler.handle_message(&request, client);
+    let message = &reply.message;
+    let records = |records: &[hickory_proto::rr::Record]| {
+        records
+            .iter()
+            .map(|r| JsonRecord {
+                name: r.name.to_ascii(),
+                kind: r.record_type().into(),
+                ttl: r.ttl,
+                data: r.data.to_string(),
+            })
+            .collect()
+    };
+    let echo = message.edns.as_ref().and_then(|edns| {
+        edns.options()
+            .as_ref()
+            .iter()
+            .find_map(|(_, option)| match option {
+                EdnsOption::Subnet(s) => Some(format!("{}/{}", s.addr(), s.scope_prefix())),
+                _ => None,
+            })
+    });
+    let body = JsonAnswer {
+        status: message.metadata.response_code.into(),
+        tc: message.metadata.truncation,
+        rd: message.metadata.recursion_desired,
+        ra: message.metadata.recursion_available,
+        ad: message.metadata.authentic_data,
+        cd: message.metadata.checking_disabled,
+        question: message
+            .queries
+            .iter()
+            .map(|q| JsonQuestion {
+                name: q.name().to_ascii(),
+                kind: q.query_type().into(),
+            })
+            .collect(),
+        answer: records(&message.answers),
+        authority: records(&message.authorities),
+        edns_client_subnet: echo,
+    };
+    let mut response = axum::Json(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(DNS_JSON));
+    cache_control(headers, &reply);
+    Ok(response)
+}

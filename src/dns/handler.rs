@@ -1,0 +1,375 @@
+//! One DNS query in, one DNS answer out: the message logic every DNS transport shares.
+//!
+//! DoH, UDP and TCP hand the raw query and the client's address to [`DnsHandler`]; it
+//! parses the wire format (hickory-proto), applies ECS, asks [`Resolver::decide`] for
+//! A/AAAA answers and [`Authority`] for SOA/NS and negative answers, and returns a
+//! [`Reply`] that each transport encodes within its size limit. No steering happens here:
+//! the decision is the scheduler's, identical to `/resolve`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::rr::rdata::{A, AAAA};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+
+use super::authority::{ApexError, Authority};
+use super::ecs::{self, Steering};
+use crate::config::DnsConfig;
+use crate::model::{CidrSet, normalize_host, valid_host};
+use crate::resolver::Resolver;
+use crate::scheduler::Families;
+
+/// A DNS header is 12 bytes; anything shorter cannot even be answered FORMERR.
+const HEADER_LEN: usize = 12;
+/// Largest answer without EDNS (RFC 1035).
+const CLASSIC_UDP_PAYLOAD: usize = 512;
+
+/// Shared by the DoH handlers and the UDP/TCP listeners; cheap to clone.
+#[derive(Clone)]
+pub struct DnsHandler {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    resolver: Resolver,
+    authority: Authority,
+    ecs_trusted: CidrSet,
+    udp_max_payload: u16,
+}
+
+/// An answer ready for a transport.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub message: Message,
+    /// Largest UDP answer this client takes: its EDNS payload size (512 without EDNS),
+    /// capped by `dns.udp_max_payload`.
+    pub udp_limit: usize,
+}
+
+impl Reply {
+    /// For UDP: the answer, or a truncated one with TC set when it does not fit.
+    pub fn to_udp(&self) -> Vec<u8> {
+        encode(&self.message, self.udp_limit)
+    }
+
+    /// For TCP and DoH: the whole answer (up to the 64 KiB a DNS message can carry).
+    pub fn to_stream(&self) -> Vec<u8> {
+        encode(&self.message, usize::from(u16::MAX))
+    }
+
+    /// Smallest TTL in the answer, else of the negative SOA; what HTTP may cache it for.
+    pub fn min_ttl(&self) -> Option<u32> {
+        let records = if self.message.answers.is_empty() {
+            &self.message.authorities
+        } else {
+            &self.message.answers
+        };
+        records.iter().map(|r| r.ttl).min()
+    }
+}
+
+impl DnsHandler {
+    pub fn new(resolver: Resolver, config: &DnsConfig) -> Result<Self, ApexError> {
+        Ok(Self {
+            inner: Arc::new(Inner {
+                resolver,
+                authority: Authority::compile(&config.apex)?,
+                ecs_trusted: CidrSet::new(&config.ecs_trusted),
+                udp_max_payload: config.udp_max_payload,
+            }),
+        })
+    }
+
+    pub fn resolver(&self) -> &Resolver {
+        &self.inner.resolver
+    }
+
+    /// Answers raw query bytes from `client` (the UDP/TCP peer, or the DoH client IP).
+    /// `None`: nothing should be sent back — too short to carry an ID, or a response
+    /// rather than a query (answering those invites loops).
+    pub fn handle(&self, query: &[u8], client: IpAddr) -> Option<Reply> {
+        if query.len() < HEADER_LEN || query[2] & 0x80 != 0 {
+            return None;
+        }
+        match Message::from_vec(query) {
+            Ok(request) => Some(self.handle_message(&request, client)),
+            Err(error) => {
+                tracing::debug!(%error, %client, "malformed DNS query");
+                let id = u16::from_be_bytes([query[0], query[1]]);
+                let op_code = OpCode::from_u8((query[2] >> 3) & 0x0f);
+                let mut message = Message::error_msg(id, op_code, ResponseCode::FormErr);
+                message.metadata.recursion_desired = query[2] & 0x01 != 0;
+                Some(Reply {
+                    message,
+                    udp_limit: CLASSIC_UDP_PAYLOAD,
+                })
+            }
+        }
+    }
+
+    /// Answers a parsed query.
+    pub fn handle_message(&self, request: &Message, client: IpAddr) -> Reply {
+        let udp_limit = match &request.edns {
+            Some(edns) => usize::from(
+                edns.max_payload()
+                    .clamp(CLASSIC_UDP_PAYLOAD as u16, self.inner.udp_max_payload),
+            ),
+            None => CLASSIC_UDP_PAYLOAD,
+        };
+        let mut response = Message::response(request.metadata.id, request.metadata.op_code);
+        response.metadata.recursion_desired = request.metadata.recursion_desired;
+        response.metadata.checking_disabled = request.metadata.checking_disabled;
+        response.add_queries(request.queries.iter().cloned());
+        let option = request
+            .edns
+            .as_ref()
+            .and_then(|edns| match edns.option(EdnsCode::Subnet) {
+                Some(EdnsOption::Subnet(subnet)) => Some(subnet),
+                _ => None,
+            });
+        let steering = ecs::steering(option, client, &self.inner.ecs_trusted);
+        let mut depends_on_client = false;
+        let code = match request.edns.as_ref().map(Edns::version) {
+            _ if request.metadata.message_type != MessageType::Query => ResponseCode::FormErr,
+            _ if request.metadata.op_code != OpCode::Query => ResponseCode::NotImp,
+            Some(version) if version > 0 => ResponseCode::BADVERS,
+            _ if request.queries.len() != 1 => ResponseCode::FormErr,
+            _ => {
+                let (code, steered) = self.answer(request, &steering, &mut response);
+                depends_on_client = steered;
+                code
+            }
+        };
+        response.metadata.response_code = code;
+        if request.edns.is_some() {
+            let mut edns = Edns::new();
+            edns.set_max_payload(self.inner.udp_max_payload);
+            if let Some(subnet) = steering.response_option(depends_on_client) {
+                edns.options_mut().insert(EdnsOption::Subnet(subnet));
+            }
+            response.set_edns(edns);
+        }
+        Reply {
+            message: response,
+            udp_limit,
+        }
+    }
+
+    /// Fills the answer for the one question; returns the code and whether the answer
+    /// was steered by the client's address.
+    fn answer(
+        &self,
+        request: &Message,
+        steering: &Steering,
+        response: &mut Message,
+    ) -> (ResponseCode, bool) {
+        let question = &request.queries[0];
+        if question.query_class() != DNSClass::IN {
+            return (ResponseCode::Refused, false);
+        }
+        let qname = question.name().to_lowercase();
+        let qtype = question.query_type();
+        let host = normalize_host(&qname.to_ascii());
+        let snapshot = self.inner.resolver.snapshot();
+        let apex = self.inner.authority.apex_of(&qname);
+        let is_domain = valid_host(&host) && snapshot.model.domain(&host).is_some();
+        if apex.is_none() && !is_domain {
+            return (ResponseCode::Refused, false);
+        }
+        response.metadata.authoritative = true;
+        let at_apex = apex.filter(|a| a.name == qname);
+        if let Some(apex) = at_apex {
+            if matches!(qtype, RecordType::SOA | RecordType::ANY) {
+                response.add_answer(apex.soa());
+            }
+            if matches!(qtype, RecordType::NS | RecordType::ANY) {
+                response.add_answers(apex.ns().iter().cloned());
+            }
+        }
+        let mut steered = false;
+        if is_domain {
+            let families = match qtype {
+                RecordType::A => Some(Families::V4),
+                RecordType::AAAA => Some(Families::V6),
+                RecordType::ANY => Some(Families::Both),
+                _ => None,
+            };
+            if let Some(families) = families {
+                let ip = steering.client_ip;
+                let geo = snapshot.geo.lookup(ip);
+                if let Some(decision) = self
+                    .inner
+                    .resolver
+                    .decide(&snapshot, &host, &geo, ip, families)
+                {
+                    steered = true;
+                    let ttl = decision.ttl;
+                    let record = |rdata| Record::from_rdata(qname.clone(), ttl, rdata);
+                    response.add_answers(decision.answer.v4.iter().filter_map(|ip| match ip {
+                        IpAddr::V4(v4) => Some(record(RData::A(A(*v4)))),
+                        IpAddr::V6(_) => None,
+                    }));
+                    response.add_answers(decision.answer.v6.iter().filter_map(|ip| match ip {
+                        IpAddr::V6(v6) => Some(record(RData::AAAA(AAAA(*v6)))),
+                        IpAddr::V4(_) => None,
+                    }));
+                }
+            }
+        }
+        let exists = is_domain || at_apex.is_some() || self.is_empty_non_terminal(&host);
+        if let Some(apex) = apex.filter(|_| response.answers.is_empty()) {
+            response.add_authority(apex.negative_soa());
+        }
+        if exists {
+            (ResponseCode::NoError, steered)
+        } else {
+            (ResponseCode::NXDomain, false)
+        }
+    }
+
+    /// `example.com` when only `api.cn.example.com` is configured has no records of its
+    /// own but does exist (RFC 8020): NODATA, not NXDOMAIN.
+    fn is_empty_non_terminal(&self, host: &str) -> bool {
+        let snapshot = self.inner.resolver.snapshot();
+        snapshot.model.domains().any(|domain| {
+            domain
+                .name
+                .strip_suffix(host)
+                .is_some_and(|prefix| prefix.ends_with('.'))
+        })
+    }
+}
+
+/// Encodes `message` within `limit` bytes: whole, else truncated with TC set (question
+/// and OPT kept), else a bare SERVFAIL.
+fn encode(message: &Message, limit: usize) -> Vec<u8> {
+    match message.to_vec() {
+        Ok(bytes) if bytes.len() <= limit => return bytes,
+        Ok(_) => match message.truncate().to_vec() {
+            Ok(bytes) if bytes.len() <= limit => return bytes,
+            _ => {}
+        },
+        Err(error) => tracing::warn!(%error, "cannot encode DNS answer"),
+    }
+    let failure = Message::error_msg(
+        message.metadata.id,
+        message.metadata.op_code,
+        ResponseCode::ServFail,
+    );
+    failure.to_vec().unwrap_or_default()
+}
+
+/// Names for the JSON DoH front: a fully qualified name from user text.
+pub(super) fn parse_name(text: &str) -> Option<Name> {
+    let host = normalize_host(text);
+    if host.is_empty() || host.len() > 253 {
+        return None;
+    }
+    Name::from_ascii(format!("{host}.")).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use hickory_proto::op::Query;
+
+    use super::*;
+    use crate::ServerConfig;
+
+    fn handler() -> DnsHandler {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = ServerConfig::load(&root.join("deploy/example/httpdns.toml")).unwrap();
+        let snapshot = crate::snapshot::load(&config).unwrap();
+        let state_dir = tempfile::tempdir().unwrap().keep();
+        let resolver = Resolver::standalone(snapshot, &state_dir).unwrap();
+        DnsHandler::new(resolver, &config.dns).unwrap()
+    }
+
+    fn query(name: &str, kind: RecordType) -> Message {
+        let mut message = Message::query();
+        message.add_query(Query::query(Name::from_ascii(name).unwrap(), kind));
+        message
+    }
+
+    fn local() -> IpAddr {
+        "127.0.0.1".parse().unwrap()
+    }
+
+    #[test]
+    fn runts_and_responses_get_no_reply() {
+        let handler = handler();
+        assert!(handler.handle(&[0; 11], local()).is_none());
+        let mut response = query("api.example.com.", RecordType::A);
+        response.metadata.message_type = MessageType::Response;
+        assert!(
+            handler
+                .handle(&response.to_vec().unwrap(), local())
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn unknown_opcode_is_notimp_and_edns_version_1_is_badvers() {
+        let handler = handler();
+        let mut update = query("api.example.com.", RecordType::A);
+        update.metadata.op_code = OpCode::Update;
+        let reply = handler.handle_message(&update, local());
+        assert_eq!(reply.message.metadata.response_code, ResponseCode::NotImp);
+
+        let mut future = query("api.example.com.", RecordType::A);
+        let mut edns = Edns::new();
+        edns.set_version(1);
+        future.set_edns(edns);
+        let wire = handler.handle_message(&future, local()).to_udp();
+        let parsed = Message::from_vec(&wire).unwrap();
+        // 16 is BADVERS in an OPT context (hickory names the shared code BADSIG).
+        assert_eq!(u16::from(parsed.metadata.response_code), 16);
+        assert!(parsed.answers.is_empty());
+    }
+
+    #[test]
+    fn two_questions_are_formerr_and_chaos_class_is_refused() {
+        let handler = handler();
+        let mut two = query("api.example.com.", RecordType::A);
+        two.add_query(Query::query(
+            Name::from_ascii("img.example.com.").unwrap(),
+            RecordType::A,
+        ));
+        let reply = handler.handle_message(&two, local());
+        assert_eq!(reply.message.metadata.response_code, ResponseCode::FormErr);
+
+        let mut chaos = Message::query();
+        let mut question =
+            Query::query(Name::from_ascii("version.bind.").unwrap(), RecordType::TXT);
+        question.set_query_class(DNSClass::CH);
+        chaos.add_query(question);
+        let reply = handler.handle_message(&chaos, local());
+        assert_eq!(reply.message.metadata.response_code, ResponseCode::Refused);
+    }
+
+    #[test]
+    fn udp_limit_follows_edns_within_our_cap() {
+        let handler = handler();
+        let plain = query("api.example.com.", RecordType::A);
+        assert_eq!(handler.handle_message(&plain, local()).udp_limit, 512);
+        let mut big = query("api.example.com.", RecordType::A);
+        let mut edns = Edns::new();
+        edns.set_max_payload(65000);
+        big.set_edns(edns);
+        assert_eq!(handler.handle_message(&big, local()).udp_limit, 1232);
+    }
+
+    #[test]
+    fn answers_carry_the_domain_ttl_and_mixed_case_names_match() {
+        let handler = handler();
+        let reply = handler.handle_message(&query("IMG.Example.COM.", RecordType::A), local());
+        assert_eq!(reply.message.metadata.response_code, ResponseCode::NoError);
+        assert!(reply.message.metadata.authoritative);
+        assert!(!reply.message.answers.is_empty());
+        assert!(reply.message.answers.iter().all(|r| r.ttl == 300));
+        assert_eq!(reply.min_ttl(), Some(300));
+    }
+}

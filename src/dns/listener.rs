@@ -1,0 +1,194 @@
+//! Classic DNS transports: UDP and TCP on one address (`dns_listen`).
+//!
+//! UDP answers fit the client's EDNS payload size (512 without EDNS, capped by
+//! `dns.udp_max_payload`); a bigger answer goes out empty with TC set so the client
+//! retries over TCP, where the whole answer is sent. TCP is bounded: at most
+//! `dns.tcp_max_connections` at once, each closed after `dns.tcp_idle_timeout_ms`
+//! without a complete query, and queries over `dns.max_query_bytes` close the
+//! connection. Both stop on the shutdown token.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::handler::DnsHandler;
+use crate::config::DnsConfig;
+
+/// UDP receive buffer: larger than any query worth answering; longer datagrams are cut
+/// and then answered FORMERR.
+const UDP_RECV_BYTES: usize = 4096;
+/// Attempts to find a port free for both UDP and TCP when asked for port 0.
+const PORT_ATTEMPTS: usize = 16;
+
+/// Bound DNS sockets, ready to serve.
+pub struct DnsSockets {
+    udp: UdpSocket,
+    tcp: TcpListener,
+    pub addr: SocketAddr,
+}
+
+/// Binds UDP and TCP on the same address; with port 0, on the same free port.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<DnsSockets> {
+    let mut last_error = None;
+    for _ in 0..PORT_ATTEMPTS {
+        let tcp = TcpListener::bind(addr).await?;
+        let bound = tcp.local_addr()?;
+        match UdpSocket::bind(bound).await {
+            Ok(udp) => {
+                return Ok(DnsSockets {
+                    udp,
+                    tcp,
+                    addr: bound,
+                });
+            }
+            // Someone holds the UDP side of the port TCP got; try another one.
+            Err(error) if addr.port() == 0 => last_error = Some(error),
+            Err(error) => return Err(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| std::io::Error::other("no port free for UDP and TCP")))
+}
+
+/// Serves both transports until `shutdown`.
+pub fn spawn(
+    sockets: DnsSockets,
+    handler: DnsHandler,
+    config: &DnsConfig,
+    shutdown: CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let limits = TcpLimits {
+        idle: Duration::from_millis(config.tcp_idle_timeout_ms),
+        max_query_bytes: config.max_query_bytes,
+    };
+    let udp = Arc::new(sockets.udp);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut tasks: Vec<JoinHandle<()>> = (0..workers)
+        .map(|_| tokio::spawn(serve_udp(udp.clone(), handler.clone(), shutdown.clone())))
+        .collect();
+    tasks.push(tokio::spawn(serve_tcp(
+        sockets.tcp,
+        handler,
+        limits,
+        Arc::new(Semaphore::new(config.tcp_max_connections)),
+        shutdown,
+    )));
+    tasks
+}
+
+async fn serve_udp(socket: Arc<UdpSocket>, handler: DnsHandler, shutdown: CancellationToken) {
+    let mut buf = vec![0u8; UDP_RECV_BYTES];
+    loop {
+        let received = tokio::select! {
+            () = shutdown.cancelled() => return,
+            received = socket.recv_from(&mut buf) => received,
+        };
+        let (len, peer) = match received {
+            Ok(received) => received,
+            // ICMP errors from earlier sends surface here; they concern one client.
+            Err(error) => {
+                tracing::debug!(%error, "UDP receive failed");
+                continue;
+            }
+        };
+        let Some(reply) = handler.handle(&buf[..len], peer.ip()) else {
+            continue;
+        };
+        if let Err(error) = socket.send_to(&reply.to_udp(), peer).await {
+            tracing::debug!(%error, %peer, "UDP send failed");
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct TcpLimits {
+    idle: Duration,
+    max_query_bytes: usize,
+}
+
+async fn serve_tcp(
+    listener: TcpListener,
+    handler: DnsHandler,
+    limits: TcpLimits,
+    slots: Arc<Semaphore>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        // Take a slot before accepting, so excess clients wait in the kernel's queue.
+        let slot = tokio::select! {
+            () = shutdown.cancelled() => return,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return,
+            },
+        };
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(%error, "DNS TCP accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let handler = handler.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = serve_connection(stream, peer, &handler, limits) => {}
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// Queries one after another on one connection (RFC 7766 framing: 2-byte length).
+async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    handler: &DnsHandler,
+    limits: TcpLimits,
+) {
+    let mut query = Vec::new();
+    loop {
+        let mut prefix = [0u8; 2];
+        match tokio::time::timeout(limits.idle, stream.read_exact(&mut prefix)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let len = usize::from(u16::from_be_bytes(prefix));
+        if len == 0 || len > limits.max_query_bytes {
+            tracing::debug!(%peer, len, "DNS TCP query size out of bounds; closing");
+            return;
+        }
+        query.resize(len, 0);
+        match tokio::time::timeout(limits.idle, stream.read_exact(&mut query)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let Some(reply) = handler.handle(&query, peer.ip()) else {
+            return;
+        };
+        let answer = reply.to_stream();
+        let Ok(answer_len) = u16::try_from(answer.len()) else {
+            return;
+        };
+        let mut framed = Vec::with_capacity(answer.len() + 2);
+        framed.extend_from_slice(&answer_len.to_be_bytes());
+        framed.extend_from_slice(&answer);
+        match tokio::time::timeout(limits.idle, stream.write_all(&framed)).await {
+            Ok(Ok(())) => {}
+            _ => return,
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! DNS fronts: DNS over HTTPS, classic UDP/TCP DNS with EDNS Client Subnet.
+//!
+//! Thin adapters over hickory-proto's wire format. [`handler`] turns one query into one
+//! answer for every transport; [`doh`] is the RFC 8484 HTTP front (and the dns-json
+//! shape), [`listener`] the UDP and TCP sockets, [`ecs`] whose address steers, and
+//! [`authority`] the zone apexes (SOA, NS, NXDOMAIN versus REFUSED). Steering itself is
+//! [`crate::resolver::Resolver::decide`]'s, the same call `/resolve` makes.
+
+pub mod authority;
+pub mod doh;
+pub mod ecs;
+pub mod handler;
+pub mod listener;
+
+pub use authority::ApexError;
+pub use handler::{DnsHandler, Reply};
