@@ -54,6 +54,37 @@ pub fn normalize(raw: &str) -> Option<&'static str> {
     }
 }
 
+/// ASN organisation names of the mainland carriers, upper-cased, in match order.
+///
+/// Deliberately narrower than [`normalize`]: whois organisation names worldwide contain
+/// "Telecom", "Mobile" and "Education", so only the Chinese carriers' own names count.
+const ORG_PATTERNS: &[(&str, &str)] = &[
+    // Tietong before "Telecom": "China TieTong Telecommunications" routes as mobile.
+    ("CHINA TIETONG", "mobile"),
+    ("CHINA RAILCOM", "mobile"),
+    ("CHINANET", "telecom"),
+    ("CHINA TELECOM", "telecom"),
+    ("CHINA UNICOM", "unicom"),
+    ("CHINA169", "unicom"),
+    ("CNCGROUP", "unicom"),
+    ("CHINA NETCOM", "unicom"),
+    ("CHINA MOBILE", "mobile"),
+    ("CMNET", "mobile"),
+    ("CERNET", "cernet"),
+    ("CHINA EDUCATION AND RESEARCH NETWORK", "cernet"),
+    ("CHINA BROADNET", "broadcast"),
+];
+
+/// Folds an ASN organisation name ("CHINANET-BACKBONE", "China Unicom Beijing") to a
+/// carrier key; only the mainland carriers' own names match.
+pub fn from_org_name(org: &str) -> Option<&'static str> {
+    let upper = org.to_ascii_uppercase();
+    ORG_PATTERNS
+        .iter()
+        .find(|(pattern, _)| upper.contains(pattern))
+        .map(|(_, carrier)| *carrier)
+}
+
 /// ASN → carrier key, loaded from a TOML file of `carrier = [asn, ...]` lines.
 #[derive(Debug, Clone, Default)]
 pub struct AsnCarriers {
@@ -124,6 +155,28 @@ mod tests {
         assert_eq!(normalize("中华电信"), None);
         assert_eq!(normalize("远传电信"), None);
         assert_eq!(normalize("香港电讯"), None);
+    }
+
+    #[test]
+    fn carrier_org_names_fold_but_foreign_telecoms_do_not() {
+        assert_eq!(from_org_name("CHINANET-BACKBONE"), Some("telecom"));
+        assert_eq!(
+            from_org_name("China Unicom Beijing Province Network"),
+            Some("unicom")
+        );
+        assert_eq!(
+            from_org_name("China Mobile Communications Group Co., Ltd."),
+            Some("mobile")
+        );
+        assert_eq!(from_org_name("CERNET2 IX at Tsinghua"), Some("cernet"));
+        for foreign in [
+            "Deutsche Telekom AG",
+            "Telecom Italia",
+            "T-Mobile USA, Inc.",
+            "Google LLC",
+        ] {
+            assert_eq!(from_org_name(foreign), None, "{foreign}");
+        }
     }
 
     #[test]

@@ -6,7 +6,11 @@
 
 pub mod build;
 pub mod carrier;
+pub mod ip2region;
+pub mod ipv6wry;
+pub mod open_data;
 pub mod province;
+pub mod stats;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -35,6 +39,8 @@ pub enum GeoIpError {
         line: u64,
         message: String,
     },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
     #[error("writing {path}: {message}")]
     Write { path: PathBuf, message: String },
 }
