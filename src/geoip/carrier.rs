@@ -13,6 +13,9 @@ use super::GeoIpError;
 /// The ASN table shipped in `geoip/asn-carriers.toml`, used when the config names none.
 pub const BUILTIN_ASN_CARRIERS: &str = include_str!("../../geoip/asn-carriers.toml");
 
+/// The carrier keys this module folds to.
+const KEYS: &[&str] = &["telecom", "unicom", "mobile", "cernet", "broadcast"];
+
 /// Carriers outside mainland China whose names contain 电信/联通 but are not
 /// China Telecom or China Unicom.
 const NOT_MAINLAND: &[&str] = &[
@@ -29,6 +32,11 @@ const NOT_MAINLAND: &[&str] = &[
 /// Folds raw ISP text ("电信", "China Unicom", "cernet") to a carrier key.
 pub fn normalize(raw: &str) -> Option<&'static str> {
     let name = raw.trim();
+    // Databases we build store the key itself: answer those without the text search,
+    // which is on the lookup path.
+    if let Some(key) = KEYS.iter().find(|key| **key == name) {
+        return Some(key);
+    }
     if name.is_empty() || NOT_MAINLAND.iter().any(|n| name.contains(n)) {
         return None;
     }
