@@ -60,6 +60,18 @@ fn addresses() -> Vec<IpAddr> {
         .collect()
 }
 
+/// The flat record, borrowed: decode cost without allocation.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct Borrowed<'a> {
+    country: Option<&'a str>,
+    province: Option<&'a str>,
+    city: Option<&'a str>,
+    carrier: Option<&'a str>,
+    isp: Option<&'a str>,
+    asn: Option<u32>,
+}
+
 fn lookups(c: &mut Criterion) {
     let path = database();
     let db = match GeoDb::open(&path, None, None) {
@@ -78,6 +90,27 @@ fn lookups(c: &mut Criterion) {
             black_box(db.lookup(black_box(ips[i])))
         })
     });
+    // Where the time goes: the tree walk alone, then the walk plus a borrowed decode.
+    if let Ok(reader) = maxminddb::Reader::open_readfile(&path) {
+        group.bench_function("tree_walk_only", |b| {
+            b.iter(|| {
+                i = (i + 1) % ips.len();
+                black_box(
+                    reader
+                        .lookup(black_box(ips[i]))
+                        .ok()
+                        .and_then(|r| r.offset()),
+                )
+            })
+        });
+        group.bench_function("walk_and_decode", |b| {
+            b.iter(|| {
+                i = (i + 1) % ips.len();
+                let found = reader.lookup(black_box(ips[i])).ok();
+                black_box(found.and_then(|r| r.decode::<Borrowed>().ok().flatten()))
+            })
+        });
+    }
     // A cache holding every address asked for: the best case for caching.
     let cache: moka::sync::Cache<IpAddr, Geo> = moka::sync::Cache::new(100_000);
     for ip in &ips {
