@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 use httpdns::admin::auth::{AdminTokens, TOKEN_ENV};
 use httpdns::admin::client::AdminClient;
 use httpdns::{Server, ServerConfig, StartOptions};
@@ -94,13 +94,33 @@ enum TlsCommand {
 #[derive(Subcommand)]
 enum GeoipCommand {
     /// Build a flat-schema .mmdb from a CSV of CIDRs
-    /// (network,country,province,city,carrier,isp,asn).
+    /// (network,country,province,city,carrier,isp,asn), or from the open data sources
+    /// (--ip2region with --asn-v4, --asn-v6 and --country; see geoip/fetch-open-data.sh).
+    #[command(group(ArgGroup::new("source").required(true).args(["csv", "ip2region"])))]
     Build {
-        #[arg(long)]
-        csv: PathBuf,
+        /// CSV of CIDRs.
+        #[arg(long, conflicts_with_all = ["ipv6wry", "asn_v4", "asn_v6", "country"])]
+        csv: Option<PathBuf>,
+        /// ip2region.db (IPv4: Chinese province, city, ISP).
+        #[arg(long, requires_all = ["asn_v4", "asn_v6", "country"])]
+        ip2region: Option<PathBuf>,
+        /// ipv6wry.db from the ip2region package (IPv6: Chinese province, city, ISP).
+        #[arg(long, requires = "ip2region")]
+        ipv6wry: Option<PathBuf>,
+        /// ip-location-db asn-ipv4.csv.
+        #[arg(long, requires = "ip2region")]
+        asn_v4: Option<PathBuf>,
+        /// ip-location-db asn-ipv6.csv.
+        #[arg(long, requires = "ip2region")]
+        asn_v6: Option<PathBuf>,
+        /// ip-location-db geo-whois-asn-country.mmdb.
+        #[arg(long, requires = "ip2region")]
+        country: Option<PathBuf>,
         #[arg(short, long)]
         out: PathBuf,
     },
+    /// Print the share of CN IPv4 space with a province and a carrier.
+    Stats { database: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -140,13 +160,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_json);
     match cli.command {
-        Some(Command::Geoip {
-            command: GeoipCommand::Build { csv, out },
-        }) => {
-            let count = httpdns::geoip::build::build_from_csv(&csv, &out)?;
-            println!("wrote {} ({count} networks)", out.display());
-            Ok(())
-        }
+        Some(Command::Geoip { command }) => geoip(command),
         Some(Command::Admin {
             url,
             token,
@@ -191,6 +205,43 @@ fn admin(url: &str, token: Option<String>, command: AdminCommand) -> Result<()> 
         }
     })?;
     println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
+}
+
+fn geoip(command: GeoipCommand) -> Result<()> {
+    use httpdns::geoip::{build, open_data, stats};
+    match command {
+        GeoipCommand::Build {
+            csv: Some(csv),
+            out,
+            ..
+        } => {
+            let count = build::build_from_csv(&csv, &out)?;
+            println!("wrote {} ({count} networks)", out.display());
+        }
+        GeoipCommand::Build {
+            ip2region: Some(ip2region),
+            ipv6wry,
+            asn_v4: Some(asn_v4),
+            asn_v6: Some(asn_v6),
+            country: Some(country),
+            out,
+            ..
+        } => {
+            let sources = open_data::OpenDataSources {
+                ip2region,
+                ipv6wry,
+                asn_v4,
+                asn_v6,
+                country,
+            };
+            let summary = open_data::build(&sources, &out)?;
+            println!("wrote {} ({summary})", out.display());
+        }
+        // clap's ArgGroup and `requires` rule these out before we get here.
+        GeoipCommand::Build { .. } => anyhow::bail!("give --csv, or --ip2region with its sources"),
+        GeoipCommand::Stats { database } => print!("{}", stats::coverage_of_file(&database)?),
+    }
     Ok(())
 }
 

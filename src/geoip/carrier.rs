@@ -13,6 +13,9 @@ use super::GeoIpError;
 /// The ASN table shipped in `geoip/asn-carriers.toml`, used when the config names none.
 pub const BUILTIN_ASN_CARRIERS: &str = include_str!("../../geoip/asn-carriers.toml");
 
+/// The carrier keys this module folds to.
+const KEYS: &[&str] = &["telecom", "unicom", "mobile", "cernet", "broadcast"];
+
 /// Carriers outside mainland China whose names contain 电信/联通 but are not
 /// China Telecom or China Unicom.
 const NOT_MAINLAND: &[&str] = &[
@@ -29,6 +32,11 @@ const NOT_MAINLAND: &[&str] = &[
 /// Folds raw ISP text ("电信", "China Unicom", "cernet") to a carrier key.
 pub fn normalize(raw: &str) -> Option<&'static str> {
     let name = raw.trim();
+    // Databases we build store the key itself: answer those without the text search,
+    // which is on the lookup path.
+    if let Some(key) = KEYS.iter().find(|key| **key == name) {
+        return Some(key);
+    }
     if name.is_empty() || NOT_MAINLAND.iter().any(|n| name.contains(n)) {
         return None;
     }
@@ -52,6 +60,37 @@ pub fn normalize(raw: &str) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// ASN organisation names of the mainland carriers, upper-cased, in match order.
+///
+/// Deliberately narrower than [`normalize`]: whois organisation names worldwide contain
+/// "Telecom", "Mobile" and "Education", so only the Chinese carriers' own names count.
+const ORG_PATTERNS: &[(&str, &str)] = &[
+    // Tietong before "Telecom": "China TieTong Telecommunications" routes as mobile.
+    ("CHINA TIETONG", "mobile"),
+    ("CHINA RAILCOM", "mobile"),
+    ("CHINANET", "telecom"),
+    ("CHINA TELECOM", "telecom"),
+    ("CHINA UNICOM", "unicom"),
+    ("CHINA169", "unicom"),
+    ("CNCGROUP", "unicom"),
+    ("CHINA NETCOM", "unicom"),
+    ("CHINA MOBILE", "mobile"),
+    ("CMNET", "mobile"),
+    ("CERNET", "cernet"),
+    ("CHINA EDUCATION AND RESEARCH NETWORK", "cernet"),
+    ("CHINA BROADNET", "broadcast"),
+];
+
+/// Folds an ASN organisation name ("CHINANET-BACKBONE", "China Unicom Beijing") to a
+/// carrier key; only the mainland carriers' own names match.
+pub fn from_org_name(org: &str) -> Option<&'static str> {
+    let upper = org.to_ascii_uppercase();
+    ORG_PATTERNS
+        .iter()
+        .find(|(pattern, _)| upper.contains(pattern))
+        .map(|(_, carrier)| *carrier)
 }
 
 /// ASN → carrier key, loaded from a TOML file of `carrier = [asn, ...]` lines.
@@ -124,6 +163,28 @@ mod tests {
         assert_eq!(normalize("中华电信"), None);
         assert_eq!(normalize("远传电信"), None);
         assert_eq!(normalize("香港电讯"), None);
+    }
+
+    #[test]
+    fn carrier_org_names_fold_but_foreign_telecoms_do_not() {
+        assert_eq!(from_org_name("CHINANET-BACKBONE"), Some("telecom"));
+        assert_eq!(
+            from_org_name("China Unicom Beijing Province Network"),
+            Some("unicom")
+        );
+        assert_eq!(
+            from_org_name("China Mobile Communications Group Co., Ltd."),
+            Some("mobile")
+        );
+        assert_eq!(from_org_name("CERNET2 IX at Tsinghua"), Some("cernet"));
+        for foreign in [
+            "Deutsche Telekom AG",
+            "Telecom Italia",
+            "T-Mobile USA, Inc.",
+            "Google LLC",
+        ] {
+            assert_eq!(from_org_name(foreign), None, "{foreign}");
+        }
     }
 
     #[test]

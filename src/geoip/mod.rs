@@ -6,7 +6,11 @@
 
 pub mod build;
 pub mod carrier;
+pub mod ip2region;
+pub mod ipv6wry;
+pub mod open_data;
 pub mod province;
+pub mod stats;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -35,6 +39,8 @@ pub enum GeoIpError {
         line: u64,
         message: String,
     },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
     #[error("writing {path}: {message}")]
     Write { path: PathBuf, message: String },
 }
@@ -84,6 +90,9 @@ struct AsnRecord<'a> {
 /// The opened IP databases. Immutable; a reload builds a new one.
 pub struct GeoDb {
     city: Reader<Vec<u8>>,
+    /// False for databases `geoip build` wrote: it already folded ISP text into `carrier`
+    /// with the same rules, so the (costly) text search is not repeated per lookup.
+    carrier_from_isp: bool,
     asn: Option<Reader<Vec<u8>>>,
     asn_carriers: AsnCarriers,
 }
@@ -126,8 +135,10 @@ impl GeoDb {
         asn: Option<&Path>,
         asn_carriers: Option<&Path>,
     ) -> Result<Self, GeoIpError> {
+        let city = open_reader(city)?;
         Ok(Self {
-            city: open_reader(city)?,
+            carrier_from_isp: carrier_from_isp(&city),
+            city,
             asn: asn.map(open_reader).transpose()?,
             asn_carriers: match asn_carriers {
                 Some(path) => AsnCarriers::load(path)?,
@@ -138,8 +149,10 @@ impl GeoDb {
 
     /// Builds a database from bytes already in memory (tests, benches).
     pub fn from_bytes(city: Vec<u8>) -> Result<Self, GeoIpError> {
+        let city = reader_from_bytes(city, Path::new("<memory>"))?;
         Ok(Self {
-            city: reader_from_bytes(city, Path::new("<memory>"))?,
+            carrier_from_isp: carrier_from_isp(&city),
+            city,
             asn: None,
             asn_carriers: AsnCarriers::builtin(),
         })
@@ -164,7 +177,10 @@ impl GeoDb {
                 .map(|c| {
                     carrier::normalize(c).map_or_else(|| c.to_ascii_lowercase(), str::to_string)
                 })
-                .or_else(|| record.isp.and_then(carrier::normalize).map(str::to_string));
+                .or_else(|| {
+                    let isp = record.isp.filter(|_| self.carrier_from_isp)?;
+                    carrier::normalize(isp).map(str::to_string)
+                });
         }
         if let (None, Some(asn_db)) = (geo.asn, &self.asn) {
             if let Some(record) = decode::<AsnRecord>(asn_db, ip) {
@@ -185,6 +201,10 @@ impl GeoDb {
         }
         geo
     }
+}
+
+fn carrier_from_isp(reader: &Reader<Vec<u8>>) -> bool {
+    reader.metadata().database_type != build::DATABASE_TYPE
 }
 
 fn non_empty(s: &str) -> Option<&str> {
@@ -296,6 +316,29 @@ mod tests {
         assert_eq!(geo.country.as_deref(), Some("CN"));
         assert_eq!(geo.province.as_deref(), Some("CN-GD"));
         assert_eq!(geo.city.as_deref(), Some("Shenzhen"));
+    }
+
+    #[test]
+    fn isp_text_is_folded_only_for_databases_we_did_not_build() {
+        let record = || {
+            mmdb_writer::Value::map([
+                ("country", mmdb_writer::Value::from("US")),
+                ("isp", mmdb_writer::Value::from("China Telecom Americas")),
+            ])
+        };
+        let db = |database_type: &str| {
+            let mut writer = mmdb_writer::Writer::new(database_type);
+            let net = "1.2.3.0/24".parse::<mmdb_writer::ipnet::IpNet>().unwrap();
+            writer.insert_value(net, record()).unwrap();
+            GeoDb::from_bytes(writer.to_bytes().unwrap()).unwrap()
+        };
+        let ip = "1.2.3.4".parse().unwrap();
+        assert_eq!(
+            db("other-flat").lookup(ip).carrier.as_deref(),
+            Some("telecom")
+        );
+        // Our builder decided "no carrier" for this range; the lookup keeps that answer.
+        assert_eq!(db(build::DATABASE_TYPE).lookup(ip).carrier, None);
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub fn code_of(raw: &str) -> Option<&'static str> {
     if name.is_empty() {
         return None;
     }
+    // Databases we build store the code itself; this runs on every lookup.
+    if let Some((code, _, _)) = PROVINCES.iter().find(|(code, _, _)| *code == name) {
+        return Some(code);
+    }
     let short = SUFFIXES
         .iter()
         .find_map(|suffix| name.strip_suffix(suffix))
