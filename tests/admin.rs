@@ -351,16 +351,7 @@ async fn explain_zones_and_metrics_show_the_state() {
         .await;
     assert_eq!(status, 404);
 
-    let metrics = s
-        .client
-        .get(s.admin_url("/metrics"))
-        .bearer_auth(common::ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     for needle in [
         "httpdns_requests_total",
         "httpdns_request_duration_seconds_bucket",

@@ -192,16 +192,7 @@ async fn dead_home_zone_fails_over_and_a_dead_chain_fails_open() {
     assert!(!failover);
     assert_eq!(ips.len(), 2);
 
-    let metrics = s
-        .client
-        .get(s.admin_url("/metrics"))
-        .bearer_auth(common::ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("httpdns_fail_open_answers_total{domain=\"svc.example.com\"}"),
         "{metrics}"

@@ -12,18 +12,7 @@ use reqwest::Method;
 /// A config + zones directory in a temp dir, copied from the shipped example.
 fn workspace() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let zones = dir.path().join("zones");
-    std::fs::create_dir(&zones).unwrap();
-    for entry in std::fs::read_dir(common::repo().join("zones")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, zones.join(path.file_name().unwrap())).unwrap();
-    }
-    let config = format!(
-        "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nzones_dir = \"zones\"\nstate_dir = \"state\"\n[geoip]\ndatabase = \"{}\"\n",
-        common::repo().join("geoip/test-geo.mmdb").display()
-    );
-    let path = dir.path().join("httpdns.toml");
-    std::fs::write(&path, config).unwrap();
+    let path = common::workspace(dir.path());
     (dir, path)
 }
 

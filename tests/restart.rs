@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -53,23 +53,6 @@ impl Process {
     }
 }
 
-/// A config in `dir` with its own zones copy and state directory.
-fn workspace(dir: &Path) -> PathBuf {
-    let zones = dir.join("zones");
-    std::fs::create_dir_all(&zones).unwrap();
-    for entry in std::fs::read_dir(common::repo().join("zones")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, zones.join(path.file_name().unwrap())).unwrap();
-    }
-    let config = format!(
-        "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nzones_dir = \"zones\"\nstate_dir = \"state\"\n[geoip]\ndatabase = \"{}\"\n",
-        common::repo().join("geoip/test-geo.mmdb").display()
-    );
-    let path = dir.join("httpdns.toml");
-    std::fs::write(&path, config).unwrap();
-    path
-}
-
 fn command(config: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_httpdns"));
     cmd.arg("--config")
@@ -111,7 +94,7 @@ fn start(config: &Path, extra: &[&str]) -> Process {
 #[test]
 fn drain_survives_a_hard_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let config = workspace(dir.path());
+    let config = common::workspace(dir.path());
     let first = start(&config, &[]);
     assert_eq!(
         first.zone("api.example.com", "202.96.128.86"),
@@ -133,7 +116,7 @@ fn drain_survives_a_hard_restart() {
 #[test]
 fn corrupt_state_file_stops_the_start_until_reset() {
     let dir = tempfile::tempdir().unwrap();
-    let config = workspace(dir.path());
+    let config = common::workspace(dir.path());
     let state = dir.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
     std::fs::write(state.join("state.json"), b"{\"drains\": {\"gz-telecom\": ").unwrap();
@@ -166,7 +149,7 @@ fn corrupt_state_file_stops_the_start_until_reset() {
 #[test]
 fn sighup_reloads_the_zones() {
     let dir = tempfile::tempdir().unwrap();
-    let config = workspace(dir.path());
+    let config = common::workspace(dir.path());
     let server = start(&config, &[]);
     assert_eq!(
         server.zone("img.example.com", "202.96.128.86").0,

@@ -31,11 +31,7 @@ pub struct Ipv6Wry {
 impl Ipv6Wry {
     /// Reads and checks the header of `path`.
     pub fn open(path: &Path) -> Result<Self, GeoIpError> {
-        let bytes = std::fs::read(path).map_err(|source| GeoIpError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_bytes(bytes, path)
+        Self::from_bytes(super::read_file(path)?, path)
     }
 
     /// Checks the header of an in-memory file; `path` names it in errors.

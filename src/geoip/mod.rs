@@ -106,12 +106,16 @@ impl std::fmt::Debug for GeoDb {
     }
 }
 
-fn open_reader(path: &Path) -> Result<Reader<Vec<u8>>, GeoIpError> {
-    let bytes = std::fs::read(path).map_err(|source| GeoIpError::Read {
+/// Reads a whole source or database file, naming it in the error.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, GeoIpError> {
+    std::fs::read(path).map_err(|source| GeoIpError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    reader_from_bytes(bytes, path)
+    })
+}
+
+fn open_reader(path: &Path) -> Result<Reader<Vec<u8>>, GeoIpError> {
+    reader_from_bytes(read_file(path)?, path)
 }
 
 fn reader_from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Reader<Vec<u8>>, GeoIpError> {

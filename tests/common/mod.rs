@@ -32,6 +32,24 @@ pub fn options() -> StartOptions {
     }
 }
 
+/// A config file in `dir` with its own copy of the shipped zones (`dir/zones`), state in
+/// `dir/state`, ephemeral loopback ports and the test IP database. Returns its path.
+pub fn workspace(dir: &Path) -> PathBuf {
+    let zones = dir.join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    for entry in std::fs::read_dir(repo().join("zones")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, zones.join(path.file_name().unwrap())).unwrap();
+    }
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nzones_dir = \"zones\"\nstate_dir = \"state\"\n[geoip]\ndatabase = \"{}\"\n",
+        repo().join("geoip/test-geo.mmdb").display()
+    );
+    let path = dir.join("httpdns.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
 pub struct Running {
     pub server: Server,
     pub base: String,
@@ -71,6 +89,18 @@ impl Running {
             answer["zone"].as_str().unwrap().to_string(),
             answer["failover"].as_bool().unwrap(),
         )
+    }
+
+    /// The Prometheus text from the admin listener.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(self.admin_url("/metrics"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("metrics request");
+        response.text().await.expect("metrics body")
     }
 
     /// An admin request with the test token; returns status and JSON body.
