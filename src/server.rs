@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, AdminState, AdminTokens};
 use crate::api::{self, AppState};
 use crate::config::ServerConfig;
-use crate::dns::{self, ApexError, DnsHandler};
+use crate::dns::{self, DnsHandler};
 use crate::epoch::Epoch;
 use crate::reload::Reloader;
 use crate::resolver::{Live, Resolver};
@@ -34,8 +34,6 @@ pub enum StartError {
     Load(#[from] LoadError),
     #[error("{0}")]
     State(#[from] StateError),
-    #[error("{0}")]
-    Apex(#[from] ApexError),
     #[error("{0}")]
     Tls(#[from] TlsError),
     #[error("cannot listen on {addr}: {source}")]
@@ -110,7 +108,7 @@ impl Server {
             resolver.clone(),
         ));
 
-        let dns = DnsHandler::new(resolver.clone(), &config.dns)?;
+        let dns = DnsHandler::new(resolver.clone());
         let tls = config.tls.as_ref().map(Tls::from_config).transpose()?;
         // Bind everything before spawning anything, so a failure leaves no task behind.
         let public = bind(config.listen).await?;

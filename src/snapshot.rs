@@ -13,6 +13,7 @@ use ipnetwork::IpNetwork;
 
 use crate::api::signing::Signing;
 use crate::config::{ConfigError, Limits, ServerConfig, zones};
+use crate::dns::{ApexError, DnsPolicy};
 use crate::geoip::{GeoDb, GeoIpError};
 use crate::model::{CidrSet, Model, ModelError};
 use crate::scheduler::AnswerLimits;
@@ -26,6 +27,8 @@ pub struct Snapshot {
     pub trusted_proxies: CidrSet,
     /// When set, `/resolve` requests must be signed.
     pub signing: Option<Signing>,
+    /// Apexes, ECS trust and UDP size for the DNS fronts.
+    pub dns: DnsPolicy,
 }
 
 impl Snapshot {
@@ -47,6 +50,7 @@ pub enum LoadError {
     Config(Vec<ConfigError>),
     Model(Vec<ModelError>),
     GeoIp(GeoIpError),
+    Dns(ApexError),
 }
 
 impl LoadError {
@@ -56,6 +60,7 @@ impl LoadError {
             Self::Config(errors) => errors.iter().map(ToString::to_string).collect(),
             Self::Model(errors) => errors.iter().map(ToString::to_string).collect(),
             Self::GeoIp(error) => vec![error.to_string()],
+            Self::Dns(error) => vec![error.to_string()],
         }
     }
 }
@@ -84,7 +89,9 @@ pub fn load(config: &ServerConfig) -> Result<Snapshot, LoadError> {
         .map(Signing::load)
         .transpose()
         .map_err(|e| LoadError::Config(vec![e]))?;
+    let dns = DnsPolicy::compile(&config.dns).map_err(LoadError::Dns)?;
     Ok(Snapshot {
+        dns,
         model,
         geo,
         signing,

@@ -18,7 +18,7 @@ fn handler() -> DnsHandler {
     let config = common::dns_config(state.path(), true);
     let snapshot = httpdns::snapshot::load(&config).unwrap();
     let resolver = Resolver::standalone(snapshot, &state.path().join("state")).unwrap();
-    DnsHandler::new(resolver, &config.dns).unwrap()
+    DnsHandler::new(resolver)
 }
 
 /// Every reply must encode to a message that parses back with the query's ID, and the

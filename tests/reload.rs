@@ -194,3 +194,27 @@ async fn file_changes_are_picked_up_by_the_watcher() {
         "bj-unicom"
     );
 }
+
+#[tokio::test]
+async fn dns_apexes_reload_with_the_zones() {
+    let (_dir, path) = workspace();
+    let base = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{base}[dns]\n[[dns.apex]]\nname = \"example.com\"\nns = [\"ns1.example.com\"]\n"),
+    )
+    .unwrap();
+    let s = start(&path, false).await;
+    let status = |body: serde_json::Value| body["Status"].as_u64().unwrap();
+    let (_, body) = s
+        .get_json("/dns-query?name=missing.example.com&type=A")
+        .await;
+    assert_eq!(status(body), 3, "NXDOMAIN under the apex");
+    std::fs::write(&path, base).unwrap();
+    let (code, _) = s.admin(Method::POST, "/admin/reload", None).await;
+    assert_eq!(code, 200);
+    let (_, body) = s
+        .get_json("/dns-query?name=missing.example.com&type=A")
+        .await;
+    assert_eq!(status(body), 5, "REFUSED once the apex is gone");
+}

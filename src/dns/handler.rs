@@ -14,12 +14,11 @@ use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
-use super::authority::{ApexError, Authority};
 use super::ecs::{self, Steering};
-use crate::config::DnsConfig;
-use crate::model::{CidrSet, normalize_host, valid_host};
+use crate::model::{normalize_host, valid_host};
 use crate::resolver::Resolver;
 use crate::scheduler::Families;
+use crate::snapshot::Snapshot;
 
 /// A DNS header is 12 bytes; anything shorter cannot even be answered FORMERR.
 const HEADER_LEN: usize = 12;
@@ -34,9 +33,6 @@ pub struct DnsHandler {
 
 struct Inner {
     resolver: Resolver,
-    authority: Authority,
-    ecs_trusted: CidrSet,
-    udp_max_payload: u16,
 }
 
 /// An answer ready for a transport.
@@ -71,15 +67,10 @@ impl Reply {
 }
 
 impl DnsHandler {
-    pub fn new(resolver: Resolver, config: &DnsConfig) -> Result<Self, ApexError> {
-        Ok(Self {
-            inner: Arc::new(Inner {
-                resolver,
-                authority: Authority::compile(&config.apex)?,
-                ecs_trusted: CidrSet::new(&config.ecs_trusted),
-                udp_max_payload: config.udp_max_payload,
-            }),
-        })
+    pub fn new(resolver: Resolver) -> Self {
+        Self {
+            inner: Arc::new(Inner { resolver }),
+        }
     }
 
     pub fn resolver(&self) -> &Resolver {
@@ -111,10 +102,13 @@ impl DnsHandler {
 
     /// Answers a parsed query.
     pub fn handle_message(&self, request: &Message, client: IpAddr) -> Reply {
+        // One snapshot for the whole answer: apexes, zones and steering agree.
+        let snapshot = self.inner.resolver.snapshot();
+        let policy = &snapshot.dns;
         let udp_limit = match &request.edns {
             Some(edns) => usize::from(
                 edns.max_payload()
-                    .clamp(CLASSIC_UDP_PAYLOAD as u16, self.inner.udp_max_payload),
+                    .clamp(CLASSIC_UDP_PAYLOAD as u16, policy.udp_max_payload),
             ),
             None => CLASSIC_UDP_PAYLOAD,
         };
@@ -129,7 +123,7 @@ impl DnsHandler {
                 Some(EdnsOption::Subnet(subnet)) => Some(subnet),
                 _ => None,
             });
-        let steering = ecs::steering(option, client, &self.inner.ecs_trusted);
+        let steering = ecs::steering(option, client, &policy.ecs_trusted);
         let mut depends_on_client = false;
         let code = match request.edns.as_ref().map(Edns::version) {
             _ if request.metadata.message_type != MessageType::Query => ResponseCode::FormErr,
@@ -137,7 +131,7 @@ impl DnsHandler {
             Some(version) if version > 0 => ResponseCode::BADVERS,
             _ if request.queries.len() != 1 => ResponseCode::FormErr,
             _ => {
-                let (code, steered) = self.answer(request, &steering, &mut response);
+                let (code, steered) = self.answer(&snapshot, request, &steering, &mut response);
                 depends_on_client = steered;
                 code
             }
@@ -145,7 +139,7 @@ impl DnsHandler {
         response.metadata.response_code = code;
         if request.edns.is_some() {
             let mut edns = Edns::new();
-            edns.set_max_payload(self.inner.udp_max_payload);
+            edns.set_max_payload(policy.udp_max_payload);
             if let Some(subnet) = steering.response_option(depends_on_client) {
                 edns.options_mut().insert(EdnsOption::Subnet(subnet));
             }
@@ -161,6 +155,7 @@ impl DnsHandler {
     /// was steered by the client's address.
     fn answer(
         &self,
+        snapshot: &Snapshot,
         request: &Message,
         steering: &Steering,
         response: &mut Message,
@@ -172,8 +167,7 @@ impl DnsHandler {
         let qname = question.name().to_lowercase();
         let qtype = question.query_type();
         let host = normalize_host(&qname.to_ascii());
-        let snapshot = self.inner.resolver.snapshot();
-        let apex = self.inner.authority.apex_of(&qname);
+        let apex = snapshot.dns.authority.apex_of(&qname);
         let is_domain = valid_host(&host) && snapshot.model.domain(&host).is_some();
         if apex.is_none() && !is_domain {
             return (ResponseCode::Refused, false);
@@ -202,7 +196,7 @@ impl DnsHandler {
                 if let Some(decision) = self
                     .inner
                     .resolver
-                    .decide(&snapshot, &host, &geo, ip, families)
+                    .decide(snapshot, &host, &geo, ip, families)
                 {
                     steered = true;
                     let ttl = decision.ttl;
@@ -218,7 +212,7 @@ impl DnsHandler {
                 }
             }
         }
-        let exists = is_domain || at_apex.is_some() || self.is_empty_non_terminal(&host);
+        let exists = is_domain || at_apex.is_some() || snapshot.model.has_subdomains(&host);
         if let Some(apex) = apex.filter(|_| response.answers.is_empty()) {
             response.add_authority(apex.negative_soa());
         }
@@ -227,18 +221,6 @@ impl DnsHandler {
         } else {
             (ResponseCode::NXDomain, false)
         }
-    }
-
-    /// `example.com` when only `api.cn.example.com` is configured has no records of its
-    /// own but does exist (RFC 8020): NODATA, not NXDOMAIN.
-    fn is_empty_non_terminal(&self, host: &str) -> bool {
-        let snapshot = self.inner.resolver.snapshot();
-        snapshot.model.domains().any(|domain| {
-            domain
-                .name
-                .strip_suffix(host)
-                .is_some_and(|prefix| prefix.ends_with('.'))
-        })
     }
 }
 
@@ -285,7 +267,7 @@ mod tests {
         let snapshot = crate::snapshot::load(&config).unwrap();
         let state_dir = tempfile::tempdir().unwrap().keep();
         let resolver = Resolver::standalone(snapshot, &state_dir).unwrap();
-        DnsHandler::new(resolver, &config.dns).unwrap()
+        DnsHandler::new(resolver)
     }
 
     fn query(name: &str, kind: RecordType) -> Message {

@@ -14,3 +14,25 @@ pub mod listener;
 
 pub use authority::ApexError;
 pub use handler::{DnsHandler, Reply};
+
+use crate::config::DnsConfig;
+use crate::model::CidrSet;
+
+/// The reloadable part of the DNS configuration, compiled: it lives in the snapshot so a
+/// reload changes apexes and ECS trust together with the zones they describe.
+#[derive(Debug)]
+pub struct DnsPolicy {
+    pub authority: authority::Authority,
+    pub ecs_trusted: CidrSet,
+    pub udp_max_payload: u16,
+}
+
+impl DnsPolicy {
+    pub fn compile(config: &DnsConfig) -> Result<Self, ApexError> {
+        Ok(Self {
+            authority: authority::Authority::compile(&config.apex)?,
+            ecs_trusted: CidrSet::new(&config.ecs_trusted),
+            udp_max_payload: config.udp_max_payload,
+        })
+    }
+}

@@ -140,6 +140,9 @@ pub struct Model {
     pub zones: Vec<Zone>,
     zone_ids: HashMap<Box<str>, ZoneId>,
     domains: HashMap<Box<str>, Domain>,
+    /// Every proper parent name of a domain (`example.com` for `api.example.com`): such
+    /// names exist in DNS even without records of their own (RFC 8020).
+    parents: HashSet<Box<str>>,
 }
 
 impl Model {
@@ -158,6 +161,11 @@ impl Model {
 
     pub fn domains(&self) -> impl Iterator<Item = &Domain> {
         self.domains.values()
+    }
+
+    /// Whether some configured domain lies below `host`.
+    pub fn has_subdomains(&self, host: &str) -> bool {
+        self.parents.contains(host)
     }
 
     /// Compiles parsed zones files, collecting every error.
@@ -230,6 +238,12 @@ impl Model {
                 }
             }
         }
+        model.parents = model
+            .domains
+            .keys()
+            .flat_map(|name| name.match_indices('.').map(move |(i, _)| &name[i + 1..]))
+            .map(Box::from)
+            .collect();
         if model.domains.is_empty() && errors.is_empty() {
             let file = files.first().map(|f| f.path.clone()).unwrap_or_default();
             errors.push(ModelError {
@@ -601,6 +615,15 @@ mod tests {
             south,
             "unknown country is not 'not CN'"
         );
+    }
+
+    #[test]
+    fn parents_of_domains_are_known() {
+        let model = compile(DOMAIN).unwrap();
+        assert!(model.has_subdomains("example.com"));
+        assert!(model.has_subdomains("com"));
+        assert!(!model.has_subdomains("api.example.com"));
+        assert!(!model.has_subdomains("other.com"));
     }
 
     #[test]
