@@ -263,6 +263,7 @@ fn serve(cli: &Cli) -> Result<()> {
             cert: cert.clone(),
             key: key.clone(),
             reload_interval_ms: config.tls.as_ref().map_or(2000, |t| t.reload_interval_ms),
+            admin: config.tls.as_ref().is_some_and(|t| t.admin),
         });
     }
     let env_token = std::env::var(TOKEN_ENV).ok();

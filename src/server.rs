@@ -165,8 +165,15 @@ impl Server {
                 insecure: options.admin_tokens.is_empty(),
                 max_body_bytes: config.limits.max_body_bytes,
             });
-            // The admin API stays plaintext: it belongs on loopback or a private network.
-            tasks.push(tls::serve(listener, admin_router, None, shutdown.clone()));
+            let admin_tls = tls
+                .clone()
+                .filter(|_| config.tls.as_ref().is_some_and(|t| t.admin));
+            tasks.push(tls::serve(
+                listener,
+                admin_router,
+                admin_tls,
+                shutdown.clone(),
+            ));
         }
         if options.watch_files {
             tasks.push(Arc::clone(&reloader).watch(shutdown.clone()));

@@ -324,6 +324,7 @@ mod tests {
             cert,
             key,
             reload_interval_ms: 1000,
+            admin: false,
         })
         .unwrap();
         assert_eq!(tls.store.current().cert.len(), 1);

@@ -463,3 +463,39 @@ async fn concurrent_changes_end_in_the_last_write_and_no_request_fails() {
     );
     assert_eq!(audit.lines().count(), 40 + 16);
 }
+
+#[tokio::test]
+async fn without_a_token_the_admin_api_stays_off_unless_insecure_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::example_config(dir.path());
+    let off = common::start_with(config.clone(), httpdns::StartOptions::default(), None).await;
+    assert!(off.server.admin_addr.is_none());
+    assert_eq!(
+        off.zone_for("api.example.com", GD_TELECOM).await.0,
+        "gz-telecom"
+    );
+
+    let insecure = httpdns::StartOptions {
+        admin_insecure_loopback: true,
+        ..httpdns::StartOptions::default()
+    };
+    let on = common::start_with(config.clone(), insecure.clone(), None).await;
+    let response = on
+        .client
+        .post(on.admin_url("/admin/zones/gz-telecom/drain"))
+        .json(&json!({"weight": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let audit = std::fs::read_to_string(dir.path().join("audit.log")).unwrap();
+    assert!(audit.contains("\"token\":\"insecure-loopback\""), "{audit}");
+
+    let mut exposed = config;
+    exposed.admin_listen = "0.0.0.0:0".parse().unwrap();
+    let err = httpdns::Server::start(exposed, insecure)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("loopback"), "{err}");
+}

@@ -342,3 +342,31 @@ async fn dns_json_answers_in_the_google_cloudflare_shape() {
     let (_, body) = s.get_json("/dns-query?name=www.example.org").await;
     assert_eq!(body["Status"], 5, "REFUSED: {body}");
 }
+
+#[tokio::test]
+async fn admin_listener_can_share_the_tls_certificate() {
+    let (s, _dir) = common::start_config(|dir| {
+        let mut config = common::example_config(dir);
+        common::with_tls(&mut config, dir);
+        if let Some(tls) = config.tls.as_mut() {
+            tls.admin = true;
+        }
+        config
+    })
+    .await;
+    let admin = s.server.admin_addr.unwrap();
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("https://{admin}/admin/zones"))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    // Plain HTTP to the TLS admin port does not get an answer.
+    let plain = reqwest::get(format!("http://{admin}/admin/zones")).await;
+    assert!(plain.map(|r| r.status().as_u16() != 200).unwrap_or(true));
+}

@@ -221,3 +221,37 @@ async fn zones_view_shows_health_and_probe_rtt() {
         "127.0.3.12 has no listener and must be reported down"
     );
 }
+
+#[tokio::test]
+async fn checks_follow_reloads() {
+    let first = TcpEndpoint::start(&ip(4, 11), 0).await;
+    let port = first.addr.port();
+    let _second = TcpEndpoint::start(&ip(4, 12), port).await;
+    let (http_addr, _http) = http_endpoint(&ip(4, 21), 0).await;
+    let s = start(4, port, http_addr.port()).await;
+    let zones_dir = s.state.as_ref().unwrap().path().join("zones");
+    // Add an endpoint nobody listens on, drop 127.0.4.12.
+    let text = zones_file(4, port, http_addr.port()).replace(
+        "endpoints = [\"127.0.4.11\", \"127.0.4.12\"]",
+        "endpoints = [\"127.0.4.11\", \"127.0.4.13\"]",
+    );
+    std::fs::write(zones_dir.join("svc.toml"), text).unwrap();
+    let (status, body) = s.admin(reqwest::Method::POST, "/admin/reload", None).await;
+    assert_eq!(status, 200, "{body}");
+    let bound = Duration::from_millis(INTERVAL_MS * (FALL + 1)) + SLACK;
+    let checked = common::wait_until(bound, || async {
+        let (_, zones) = s.admin(reqwest::Method::GET, "/admin/zones", None).await;
+        let endpoints = &zones["zones"][0]["endpoints"];
+        endpoints[1]["ip"] == "127.0.4.13"
+            && endpoints[1]["health_checked"] == true
+            && endpoints[1]["up"] == false
+    })
+    .await;
+    assert!(
+        checked.is_some(),
+        "the new endpoint was not checked after the reload"
+    );
+    assert_eq!(answer(&s).await.2, vec![ip(4, 11)]);
+    let metrics = s.metrics().await;
+    assert!(metrics.contains("endpoint=\"127.0.4.13\"} 0"), "{metrics}");
+}

@@ -156,6 +156,9 @@ pub struct TlsConfig {
     /// How often the files' modification times are checked (ms).
     #[serde(default = "default_reload_interval_ms")]
     pub reload_interval_ms: u64,
+    /// Serve the admin listener over HTTPS too, with the same certificate.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 fn default_reload_interval_ms() -> u64 {

@@ -190,6 +190,7 @@ pub fn with_tls(config: &mut ServerConfig, dir: &Path) {
         cert,
         key,
         reload_interval_ms: 100,
+        admin: false,
     });
 }
 
