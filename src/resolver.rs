@@ -110,6 +110,18 @@ impl LiveView for LiveSnapshot<'_> {
             && self.health.get(&endpoint.ip).is_none_or(|h| h.is_up())
     }
 
+    fn last_good_ms(&self, zone: ZoneId, endpoint: &Endpoint) -> u64 {
+        if self.overrides.is_disabled(endpoint.ip) {
+            0
+        } else if self.endpoint_up(zone, endpoint) {
+            u64::MAX
+        } else {
+            self.health
+                .get(&endpoint.ip)
+                .map_or(0, |h| h.last_down_ms())
+        }
+    }
+
     fn zone_keep_share(&self, zone: ZoneId, domain: &Domain) -> f64 {
         self.overrides
             .keep_share(&self.model.zone(zone).name, &domain.name, self.now_ms)

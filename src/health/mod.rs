@@ -51,6 +51,12 @@ impl EndpointHealth {
         self.up.load(Ordering::Relaxed)
     }
 
+    /// When the endpoint last went down (unix ms), i.e. when it was last known good;
+    /// 0 if it never went down.
+    pub fn last_down_ms(&self) -> u64 {
+        self.last_down_ms.load(Ordering::Relaxed)
+    }
+
     /// Smoothed probe RTT in milliseconds, if any probe succeeded.
     pub fn probe_rtt_ms(&self) -> Option<f64> {
         match self.probe_rtt_us.load(Ordering::Relaxed) {

@@ -43,6 +43,16 @@ pub trait LiveView {
         1.0
     }
 
+    /// When the endpoint was last known good (unix ms): `u64::MAX` while it is up, the
+    /// time it went down otherwise, 0 when never or when an SRE disabled it.
+    fn last_good_ms(&self, zone: ZoneId, endpoint: &Endpoint) -> u64 {
+        if self.endpoint_up(zone, endpoint) {
+            u64::MAX
+        } else {
+            0
+        }
+    }
+
     /// Ranking cost of the endpoint for this client (lower is better).
     fn endpoint_cost(&self, _endpoint: &Endpoint, _geo: &Geo) -> ranking::Cost {
         ranking::Cost::default()
@@ -151,8 +161,25 @@ pub fn decide(
     let (answer, failover, fail_open) = match serving.first() {
         Some(&zone) => (tier(zone, limits.max_answer_ips, true), zone != home, false),
         // Every zone is down or drained: answering nothing would turn a monitoring
-        // failure into an outage, so answer the home zone's endpoints as they are.
-        None => (tier(home, limits.max_answer_ips, false), false, true),
+        // failure into an outage, so answer the zone that was good most recently
+        // (the home zone on a tie, e.g. when everything is drained but healthy).
+        None => {
+            let last_good = |zone: ZoneId| {
+                let endpoints = &model.zone(zone).endpoints;
+                endpoints
+                    .iter()
+                    .map(|e| live.last_good_ms(zone, e))
+                    .max()
+                    .unwrap_or(0)
+            };
+            let mut best = home;
+            for &(zone, _) in &skipped {
+                if last_good(zone) > last_good(best) {
+                    best = zone;
+                }
+            }
+            (tier(best, limits.max_answer_ips, false), best != home, true)
+        }
     };
     let fallback = serving
         .iter()
@@ -331,6 +358,32 @@ mod tests {
         assert_eq!(d.answer.zone, m.zone_id("south").unwrap());
         assert_eq!(d.answer.v4.len(), 2);
         assert!(d.fallback.is_empty());
+    }
+
+    /// Everything is down; `east` went down last.
+    struct DownSince(Down, IpAddr);
+    impl LiveView for DownSince {
+        fn endpoint_up(&self, zone: ZoneId, e: &Endpoint) -> bool {
+            self.0.endpoint_up(zone, e)
+        }
+        fn last_good_ms(&self, _: ZoneId, e: &Endpoint) -> u64 {
+            if e.ip == self.1 { 2_000 } else { 1_000 }
+        }
+    }
+
+    #[test]
+    fn failing_open_prefers_the_zone_that_was_good_last() {
+        let m = model();
+        let all: Vec<String> = m
+            .zones
+            .iter()
+            .flat_map(|z| z.endpoints.iter().map(|e| e.ip.to_string()))
+            .collect();
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let live = DownSince(down(&all), "198.51.100.2".parse().unwrap());
+        let d = decide_for(&m, &live, &telecom(), 1);
+        assert!(d.fail_open && d.failover);
+        assert_eq!(d.answer.zone, m.zone_id("east").unwrap());
     }
 
     #[test]
