@@ -177,3 +177,57 @@ fn sighup_reloads_the_zones() {
     }
     assert!(moved, "SIGHUP did not reload");
 }
+
+fn cli(admin: &str, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_httpdns"))
+        .args(["admin", "--url", admin])
+        .args(args)
+        .env("HTTPDNS_ADMIN_TOKEN", token)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn admin_cli_drives_the_admin_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::workspace(dir.path());
+    let server = start(&config, &[]);
+    let ok = |args: &[&str]| {
+        let out = cli(&server.admin, common::ADMIN_TOKEN, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let drained = ok(&[
+        "drain",
+        "gz-telecom",
+        "--weight",
+        "0",
+        "--reason",
+        "fiber cut",
+        "--domain",
+        "api.example.com",
+    ]);
+    assert_eq!(drained["action"], "zone.drain");
+    assert_eq!(
+        server.zone("api.example.com", "202.96.128.86"),
+        ("sh-bgp".into(), true)
+    );
+    let explain = ok(&["explain", "api.example.com", "202.96.128.86"]);
+    assert_eq!(explain["answer_zone"], "sh-bgp");
+    let zones = ok(&["zones"]);
+    assert!(zones["zones"].as_array().unwrap().len() >= 4);
+    assert_eq!(ok(&["reload"])["status"], "reloaded");
+    ok(&["undrain", "gz-telecom"]);
+    assert_eq!(
+        server.zone("api.example.com", "202.96.128.86"),
+        ("gz-telecom".into(), false)
+    );
+
+    let refused = cli(&server.admin, "wrong-token-wrong-token", &["zones"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
+}
