@@ -228,6 +228,12 @@ async fn plaintext_get_and_post_carry_wire_messages_with_cache_control() {
             "application/dns-message"
         );
         assert_eq!(response.headers()["cache-control"], "max-age=300");
+        let epoch: u64 = response.headers()["x-httpdns-epoch"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(epoch > 0);
         let answer = Message::from_vec(&response.bytes().await.unwrap()).unwrap();
         assert_eq!(
             answer.metadata.id,

@@ -125,11 +125,15 @@ fn wire_answer(
     let mut response = reply.to_stream().into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(DNS_MESSAGE));
-    cache_control(headers, &reply);
+    answer_headers(headers, &reply, handler);
     Ok(response)
 }
 
-fn cache_control(headers: &mut HeaderMap, reply: &Reply) {
+/// Caching headers of every DoH answer: `max-age` from the TTL, and the steering epoch
+/// (as on `/resolve`) so clients can tell when cached answers went stale.
+fn answer_headers(headers: &mut HeaderMap, reply: &Reply, handler: &DnsHandler) {
+    let epoch = handler.resolver().epoch().current();
+    headers.insert(crate::api::EPOCH_HEADER, HeaderValue::from(epoch));
     if let Some(ttl) = reply.min_ttl() {
         if let Ok(value) = HeaderValue::from_str(&format!("max-age={ttl}")) {
             headers.insert(header::CACHE_CONTROL, value);
@@ -254,6 +258,6 @@ fn json_answer(
     let mut response = axum::Json(body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(DNS_JSON));
-    cache_control(headers, &reply);
+    answer_headers(headers, &reply, handler);
     Ok(response)
 }
