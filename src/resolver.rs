@@ -169,7 +169,14 @@ pub struct Explanation {
     pub ttl: u32,
     pub ips: Vec<IpAddr>,
     pub ipsv6: Vec<IpAddr>,
-    pub fallback: Vec<(String, Vec<IpAddr>, Vec<IpAddr>)>,
+    pub fallback: Vec<FallbackTier>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FallbackTier {
+    pub zone: String,
+    pub ips: Vec<IpAddr>,
+    pub ipsv6: Vec<IpAddr>,
 }
 
 #[derive(Debug, Serialize)]
@@ -331,7 +338,11 @@ impl Resolver {
             fallback: d
                 .fallback
                 .into_iter()
-                .map(|t| (name(t.zone), t.v4, t.v6))
+                .map(|t| FallbackTier {
+                    zone: name(t.zone),
+                    ips: t.v4,
+                    ipsv6: t.v6,
+                })
                 .collect(),
             geo,
         })

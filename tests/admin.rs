@@ -306,6 +306,8 @@ async fn explain_zones_and_metrics_show_the_state() {
     assert_eq!(explain["skipped"][0]["reason"], "drained for this client");
     assert_eq!(explain["answer_zone"], "sh-bgp");
     assert_eq!(explain["failover"], true);
+    assert_eq!(explain["fallback"][0]["zone"], "bj-unicom");
+    assert!(explain["fallback"][0]["ips"].is_array());
     let scores = explain["endpoints"].as_array().unwrap();
     assert!(
         scores
