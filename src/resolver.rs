@@ -106,20 +106,8 @@ impl LiveView for LiveSnapshot<'_> {
 impl LiveSnapshot<'_> {
     fn evidence(&self, endpoint: &Endpoint) -> Evidence {
         let probe_rtt_ms = self.health.get(&endpoint.ip).and_then(|h| h.probe_rtt_ms());
-        let Some(stats) = self.speed.get(&self.bucket, endpoint.ip, self.now_ms) else {
-            return Evidence {
-                probe_rtt_ms,
-                ..Evidence::default()
-            };
-        };
-        Evidence {
-            probe_rtt_ms,
-            reported_rtt_ms: (stats.rtt_confidence() > 0.0)
-                .then(|| (stats.rtt_ms, stats.rtt_confidence())),
-            failure_rate: Some((stats.failure_rate, stats.confidence())),
-            since_last_success_ms: stats.last_success_ms.map(|t| self.now_ms.saturating_sub(t)),
-            successes: stats.successes,
-        }
+        let stats = self.speed.get(&self.bucket, endpoint.ip, self.now_ms);
+        crate::speed::evidence(stats, probe_rtt_ms, self.now_ms)
     }
 }
 

@@ -16,6 +16,7 @@ use moka::sync::Cache;
 use serde::Deserialize;
 
 use crate::geoip::Geo;
+use crate::scheduler::ranking::Evidence;
 
 /// Statistics halve their weight every this many milliseconds without news.
 pub const HALF_LIFE_MS: f64 = 10.0 * 60.0 * 1000.0;
@@ -133,6 +134,25 @@ impl SpeedStats {
             }
         }
         next
+    }
+}
+
+/// What the ranking knows of an endpoint for one bucket: its statistics (if any client
+/// reported) and this node's probe RTT. Public so benches rank exactly as requests do.
+pub fn evidence(stats: Option<SpeedStats>, probe_rtt_ms: Option<f64>, now_ms: u64) -> Evidence {
+    let Some(stats) = stats else {
+        return Evidence {
+            probe_rtt_ms,
+            ..Evidence::default()
+        };
+    };
+    Evidence {
+        probe_rtt_ms,
+        reported_rtt_ms: (stats.rtt_confidence() > 0.0)
+            .then(|| (stats.rtt_ms, stats.rtt_confidence())),
+        failure_rate: Some((stats.failure_rate, stats.confidence())),
+        since_last_success_ms: stats.last_success_ms.map(|t| now_ms.saturating_sub(t)),
+        successes: stats.successes,
     }
 }
 
