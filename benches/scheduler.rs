@@ -12,7 +12,6 @@
 //!
 //! Run: `cargo bench --bench scheduler`. Target: under 2 µs per host (BENCH.md).
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -28,12 +27,12 @@ use httpdns::config::zones::parse;
 use httpdns::epoch::{Epoch, now_ms};
 use httpdns::geoip::{Geo, GeoDb};
 use httpdns::health::HealthChecks;
-use httpdns::model::{CidrSet, Domain, Endpoint, Model, ZoneId};
+use httpdns::model::{CidrSet, Domain, Endpoint, IpMap, Model, ZoneId};
 use httpdns::resolver::{FailoverLog, Live, Resolver};
 use httpdns::scheduler::ranking::{self, Cost};
 use httpdns::scheduler::{self, AnswerLimits, Families, LiveView, Query};
 use httpdns::snapshot::Snapshot;
-use httpdns::speed::{self, Bucket, ReportItem, SpeedLimits, SpeedTable};
+use httpdns::speed::{self, Bucket, BucketStats, ReportItem, SpeedLimits, SpeedTable};
 use httpdns::state::StateStore;
 use tokio_util::sync::CancellationToken;
 
@@ -166,9 +165,10 @@ const LIMITS: AnswerLimits = AnswerLimits {
 /// Live state shaped like the resolver's: health flags by endpoint IP, client speed
 /// statistics per (bucket, endpoint).
 struct ChurningLive {
-    health: HashMap<IpAddr, Arc<AtomicBool>>,
+    health: IpMap<Arc<AtomicBool>>,
     speed: SpeedTable,
-    bucket: Bucket,
+    /// The client bucket's statistics, looked up once per query as the resolver does.
+    bucket: Option<Arc<BucketStats>>,
     now_ms: u64,
 }
 
@@ -184,7 +184,10 @@ impl LiveView for ChurningLive {
     }
 
     fn endpoint_cost(&self, endpoint: &Endpoint, _geo: &Geo) -> Cost {
-        let stats = self.speed.get(&self.bucket, endpoint.ip, self.now_ms);
+        let stats = self
+            .bucket
+            .as_ref()
+            .and_then(|b| b.get(endpoint.ip, self.now_ms));
         ranking::cost(&speed::evidence(stats, Some(12.0), self.now_ms))
     }
 }
@@ -228,7 +231,7 @@ fn scheduler_decide(c: &mut Criterion) {
             .map(|ip| (*ip, Arc::new(AtomicBool::new(true))))
             .collect(),
         speed: speed_table(&model, &gd_telecom),
-        bucket: Bucket::of(&gd_telecom),
+        bucket: None,
         now_ms: now_ms(),
     };
     // Flip a rotating tenth of all endpoints (every 10th, offset moving each flip),
@@ -256,7 +259,7 @@ fn scheduler_decide(c: &mut Criterion) {
                 for k in 0..batch {
                     let ip = clients[(k as usize) % clients.len()];
                     let geo = db.lookup(black_box(ip));
-                    live.bucket = Bucket::of(&geo);
+                    live.bucket = live.speed.bucket(&Bucket::of(&geo));
                     seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
                     let query = Query {
                         domain,

@@ -19,7 +19,7 @@ use crate::model::{Domain, Endpoint, Model, ZoneId};
 use crate::scheduler::ranking::{self, Cost, Evidence};
 use crate::scheduler::{self, Decision, Families, LiveView, Query, SkipReason};
 use crate::snapshot::{SharedSnapshot, Snapshot};
-use crate::speed::{Bucket, SpeedTable};
+use crate::speed::{Bucket, BucketStats, SpeedTable};
 use crate::state::{Overrides, StateStore};
 
 /// The live state the scheduler reads and health, speed and state write.
@@ -82,8 +82,8 @@ struct LiveSnapshot<'a> {
     model: &'a Model,
     health: Guard<Arc<HealthMap>>,
     overrides: Guard<Arc<Overrides>>,
-    speed: &'a SpeedTable,
-    bucket: Bucket,
+    /// The client bucket's speed statistics, looked up once per request.
+    speed: Option<Arc<BucketStats>>,
     now_ms: u64,
 }
 
@@ -106,7 +106,10 @@ impl LiveView for LiveSnapshot<'_> {
 impl LiveSnapshot<'_> {
     fn evidence(&self, endpoint: &Endpoint) -> Evidence {
         let probe_rtt_ms = self.health.get(&endpoint.ip).and_then(|h| h.probe_rtt_ms());
-        let stats = self.speed.get(&self.bucket, endpoint.ip, self.now_ms);
+        let stats = self
+            .speed
+            .as_ref()
+            .and_then(|bucket| bucket.get(endpoint.ip, self.now_ms));
         crate::speed::evidence(stats, probe_rtt_ms, self.now_ms)
     }
 }
@@ -180,8 +183,7 @@ impl Resolver {
             model,
             health: self.live.health.snapshot(),
             overrides: self.live.state.current(),
-            speed: &self.live.speed,
-            bucket: Bucket::of(geo),
+            speed: self.live.speed.bucket(&Bucket::of(geo)),
             now_ms: crate::epoch::now_ms(),
         }
     }

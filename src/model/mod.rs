@@ -7,6 +7,7 @@
 //! compares. A reload builds a new model; this one is never mutated.
 
 mod cidr;
+mod ip_map;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 use ipnetwork::IpNetwork;
 
 pub use cidr::CidrSet;
+pub use ip_map::{IpHasher, IpMap};
 
 use crate::config::zones::{DomainSpec, HealthCheckSpec, RuleSpec, ZoneSpec, ZonesFile};
 use crate::geoip::{Geo, carrier, province};
