@@ -9,6 +9,7 @@
 //!   down endpoints, as it does during an incident.
 //! - `resolver/decide_1000_endpoints`: the real `Resolver::decide` (metrics recorder
 //!   installed, as in the server) on the same model, everything healthy.
+//! - `geoip/lookup`: the geo lookup alone, the part of both that is not scheduling.
 //!
 //! Run: `cargo bench --bench scheduler`. Target: under 2 µs per host (BENCH.md).
 
@@ -317,5 +318,18 @@ fn resolver_decide(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, scheduler_decide, resolver_decide);
+/// The geo lookup alone, to show how the per-host time splits.
+fn geo_lookup(c: &mut Criterion) {
+    let db = geo_db();
+    let clients = clients();
+    let mut k = 0usize;
+    c.bench_function("geoip/lookup", |b| {
+        b.iter(|| {
+            k = k.wrapping_add(1);
+            black_box(db.lookup(black_box(clients[k % clients.len()])))
+        });
+    });
+}
+
+criterion_group!(benches, scheduler_decide, resolver_decide, geo_lookup);
 criterion_main!(benches);
