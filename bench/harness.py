@@ -515,14 +515,21 @@ def run_throughput(args, results):
                 row["h1"] = wrk(port, path, pids, args.conns, args.duration, headers)
                 row["h2c"] = try_h2c(port, path, pids, args, headers)
                 if label in ("axum hello (ceiling)", "httpdns /resolve"):
-                    # wrk2-style fixed rate at half of the peak just measured.
+                    # wrk2-style fixed rate at half of the peak just measured. h2load
+                    # paces each connection on a timer, so all connections fire together:
+                    # with many connections the burst itself queues. Measured with the
+                    # throughput connection count and with fewer.
                     half = row["h1"]["rps"] / 2
-                    per_conn = max(1, round(half / args.conns))
-                    log = os.path.join(OUT, f"latency-{port}.log")
-                    row["h1_half"] = h2load(port, path, pids, args.conns, args.duration,
-                                            headers, h1=True, rps_per_conn=per_conn,
-                                            log_file=log)
-                    row["h1_half"]["target_rps"] = per_conn * args.conns
+                    row["h1_half"] = {}
+                    for conns in sorted({args.conns, args.latency_conns}, reverse=True):
+                        per_conn = max(1, round(half / conns))
+                        log = os.path.join(OUT, f"latency-{port}-{conns}.log")
+                        if os.path.exists(log):
+                            os.remove(log)
+                        r = h2load(port, path, pids, conns, args.duration, headers, h1=True,
+                                   rps_per_conn=per_conn, log_file=log)
+                        r["target_rps"] = per_conn * conns
+                        row["h1_half"][str(conns)] = r
                 rows[label] = row
                 print_row(label, row)
             finally:
@@ -856,19 +863,20 @@ def report(results, args):
             x2 = f"{h2['rps'] / dd2:.2f}×" if dd2 and h2.get("rps") else "n/a"
             h2s = f"{h2['rps']:,.0f}" if h2.get("rps") else "n/a"
             err = f" ({h1['errors']} errors)" if h1["errors"] else ""
+            bound = " **generator-bound**" if h1["gen_cpu"] > 90 and h1["server_cpu"] < 90 else ""
             add(f"| {label} | {h1['rps']:,.0f}{err} | {ratio(h1['rps'], hello)} | {x} | "
                 f"{fmt_ms(h1['p50_ms'])} / {fmt_ms(h1['p99_ms'])} / {fmt_ms(h1['p999_ms'])} | "
-                f"{h1['server_cpu']:.0f}% (wrk {h1['gen_cpu']:.0f}%) | {h2s} | {x2} | "
+                f"{h1['server_cpu']:.0f}% (wrk {h1['gen_cpu']:.0f}%){bound} | {h2s} | {x2} | "
                 f"{', '.join(row.get('answer') or [])} |")
         add("")
-        add("| fixed rate at half of peak (h2load --h1 --rps) | target q/s | achieved | "
-            "p50 ms | p99 ms | p99.9 ms | server CPU |")
-        add("|---|---:|---:|---:|---:|---:|---:|")
+        add("| fixed rate at half of peak (h2load --h1 --rps) | connections | target q/s | "
+            "achieved | p50 ms | p99 ms | p99.9 ms | server CPU |")
+        add("|---|---:|---:|---:|---:|---:|---:|---:|")
         for label, row in t.items():
-            if row and "h1_half" in row:
-                h = row["h1_half"]
-                add(f"| {label} | {h['target_rps']:,} | {h['rps']:,.0f} | {fmt_ms(h.get('p50_ms'))} | "
-                    f"{fmt_ms(h.get('p99_ms'))} | {fmt_ms(h.get('p999_ms'))} | {h['server_cpu']:.0f}% |")
+            for conns, h in (row or {}).get("h1_half", {}).items():
+                add(f"| {label} | {conns} | {h['target_rps']:,} | {h['rps']:,.0f} | "
+                    f"{fmt_ms(h.get('p50_ms'))} | {fmt_ms(h.get('p99_ms'))} | "
+                    f"{fmt_ms(h.get('p999_ms'))} | {h['server_cpu']:.0f}% |")
         add("")
         if hello2:
             add(f"h2c ceiling (hello): {hello2:,.0f} q/s; /resolve h2c is "
@@ -918,6 +926,8 @@ def main():
     p.add_argument("--duration", type=int, default=int(os.environ.get("DURATION", 10)))
     p.add_argument("--conns", type=int, default=int(os.environ.get("CONNS", 64)))
     p.add_argument("--streams", type=int, default=int(os.environ.get("STREAMS", 4)))
+    p.add_argument("--latency-conns", type=int,
+                   default=int(os.environ.get("LATENCY_CONNS", 16)))
     p.add_argument("--scale-domains", type=int, default=100_000)
     p.add_argument("--failover-rounds", type=int, default=5)
     p.add_argument("--only", default="throughput,scale,failover")
