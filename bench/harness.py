@@ -819,9 +819,11 @@ def machine():
 
 
 def busy_compilers():
-    out = subprocess.run(["pgrep", "-x", "-c", "rustc|cargo|javac"], capture_output=True,
-                         text=True).stdout.strip()
-    return int(out or 0)
+    count = 0
+    for name in ("rustc", "cargo", "javac"):
+        out = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout
+        count += len(out.split())
+    return count
 
 
 def ratio(a, b):

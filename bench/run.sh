@@ -39,8 +39,8 @@ fi
 
 if [ "${WAIT_QUIET:-0}" = 1 ]; then
   for _ in $(seq 80); do
-    busy=$(pgrep -x -c 'rustc|cargo|javac' || true)
-    [ "${busy:-0}" = 0 ] && break
+    busy=$( (pgrep -x rustc; pgrep -x cargo; pgrep -x javac) | wc -l)
+    [ "$busy" = 0 ] && break
     echo "waiting for a quiet machine: $busy compiler processes running"
     sleep 30
   done
