@@ -39,7 +39,7 @@ fi
 
 if [ "${WAIT_QUIET:-0}" = 1 ]; then
   for _ in $(seq 80); do
-    busy=$( (pgrep -x rustc; pgrep -x cargo; pgrep -x javac) | wc -l)
+    busy=$( (pgrep -x rustc; pgrep -x cargo; pgrep -x javac) | wc -l || true)
     [ "$busy" = 0 ] && break
     echo "waiting for a quiet machine: $busy compiler processes running"
     sleep 30
