@@ -288,12 +288,7 @@ fn resolver_decide(c: &mut Criterion) {
         .unwrap();
     let _entered = runtime.enter();
     let state_dir = tempfile::tempdir().unwrap();
-    let snapshot = Snapshot {
-        model: model(),
-        geo: geo_db(),
-        limits: Limits::default(),
-        trusted_proxies: CidrSet::default(),
-    };
+    let snapshot = Snapshot::new(model(), geo_db(), Limits::default(), CidrSet::default());
     let epoch = Arc::new(Epoch::default());
     let live = Arc::new(Live {
         health: HealthChecks::new(Arc::clone(&epoch), CancellationToken::new()),

@@ -201,12 +201,12 @@ impl Resolver {
         let domain = snapshot.model.domain(host)?;
         let live = self.live_view(&snapshot.model, geo);
         let decision = decide_with(snapshot, &live, domain, geo, client_ip, families);
-        let zone = &snapshot.model.zone(decision.answer.zone).name;
-        metrics::counter!("httpdns_answers_total",
-            "domain" => domain.name.to_string(),
-            "zone" => zone.to_string(),
-            "failover" => if decision.failover { "true" } else { "false" })
-        .increment(1);
+        snapshot.answer_counters.increment(
+            &snapshot.model,
+            domain,
+            decision.answer.zone,
+            decision.failover,
+        );
         if decision.failover || decision.fail_open {
             self.live
                 .failovers

@@ -183,6 +183,8 @@ impl Interner<'_> {
 /// A domain we answer for.
 #[derive(Debug, Clone)]
 pub struct Domain {
+    /// Dense index (0 .. number of domains) for per-domain tables kept outside the model.
+    pub id: usize,
     pub name: Box<str>,
     pub ttl: u32,
     /// Zones that serve it, in the order the file lists them.
@@ -226,6 +228,11 @@ impl Model {
     /// Looks a domain up by its normalised name (lower case, no trailing dot).
     pub fn domain(&self, name: &str) -> Option<&Domain> {
         self.domains.get(name)
+    }
+
+    /// Number of domains; every [`Domain::id`] is below it.
+    pub fn domain_count(&self) -> usize {
+        self.domains.len()
     }
 
     pub fn domains(&self) -> impl Iterator<Item = &Domain> {
@@ -300,7 +307,8 @@ impl Model {
                             "defined twice".into(),
                         ));
                     } else {
-                        model.domains.insert(name.into(), domain);
+                        let id = model.domains.len();
+                        model.domains.insert(name.into(), Domain { id, ..domain });
                     }
                 }
             }
@@ -494,6 +502,7 @@ fn compile_domain<'a>(
         }
     }
     (errors.len() == before).then(|| Domain {
+        id: 0,
         name: name.into(),
         ttl: spec.ttl,
         zones: interner.zone_list(zones),
