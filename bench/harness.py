@@ -631,6 +631,18 @@ def run_scale(args, results):
     finally:
         stop_sampling.set()
         big.stop()
+    # Control: the same 100,000 domains with 4 endpoints per zone (the example's zone
+    # size), to tell the cost of many domains from the cost of ranking big zones.
+    small_dir = os.path.join(OUT, "scale-zones-small")
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_zones.py"), small_dir,
+                    "--domains", str(args.scale_domains), "--endpoints", "200"],
+                   capture_output=True, text=True, check=True)
+    small = start_httpdns("scale-small", PORTS["scale"], PORTS["scale_admin"], small_dir)
+    try:
+        scale["small_zones_h1"] = wrk(PORTS["scale"], "/", [small.pid], args.conns,
+                                      args.duration, xff, paths_file=sample)
+    finally:
+        small.stop()
     print(f"  scale: cold load {scale['cold_load_s']:.2f}s, reload {scale['reload_s']:.2f}s, "
           f"RSS {scale['rss_after_load_mb']:.0f} MB after load, peak {scale['peak_rss_mb']:.0f} MB; "
           f"{scale['scale_h1']['rps']:,.0f}/s vs example {scale['example_h1']['rps']:,.0f}/s",
@@ -902,6 +914,10 @@ def report(results, args):
         add(f"| /resolve q/s, rotating hosts: scale vs example config | "
             f"{s['scale_h1']['rps']:,.0f} vs {s['example_h1']['rps']:,.0f} ({-drop:+.1f}%) | "
             f"drop ≤ 10% {'✅' if drop <= 10 else '❌'} |")
+        if "small_zones_h1" in s:
+            small = s["small_zones_h1"]["rps"]
+            add(f"| control: same 100,000 domains, 4 endpoints per zone (200 in all) | "
+                f"{small:,.0f} ({100 * (small / s['example_h1']['rps'] - 1):+.1f}% vs example) | |")
         add("")
     f = results.get("failover")
     if f and "drain" in f:
