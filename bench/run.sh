@@ -22,7 +22,8 @@ need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v h2load >/dev/null || need+=(nghttp2-client)
 command -v dnsdist >/dev/null || need+=(dnsdist)
-command -v pdns_server >/dev/null || need+=(pdns-server pdns-backend-bind)
+command -v pdns_server >/dev/null || need+=(pdns-server)
+dpkg -s pdns-backend-bind >/dev/null 2>&1 || need+=(pdns-backend-bind)
 command -v taskset >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
