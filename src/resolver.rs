@@ -19,7 +19,7 @@ use crate::model::{Domain, Endpoint, Model, ZoneId};
 use crate::scheduler::ranking::{self, Cost, Evidence};
 use crate::scheduler::{self, Decision, Families, LiveView, Query, SkipReason};
 use crate::snapshot::{SharedSnapshot, Snapshot};
-use crate::speed::{Bucket, SpeedTable};
+use crate::speed::{Bucket, BucketStats, SpeedTable};
 use crate::state::{Overrides, StateStore};
 
 /// The live state the scheduler reads and health, speed and state write.
@@ -99,8 +99,8 @@ struct LiveSnapshot<'a> {
     model: &'a Model,
     health: Guard<Arc<HealthMap>>,
     overrides: Guard<Arc<Overrides>>,
-    speed: &'a SpeedTable,
-    bucket: Bucket,
+    /// The client bucket's speed statistics, looked up once per request.
+    speed: Option<Arc<BucketStats>>,
     now_ms: u64,
 }
 
@@ -135,20 +135,11 @@ impl LiveView for LiveSnapshot<'_> {
 impl LiveSnapshot<'_> {
     fn evidence(&self, endpoint: &Endpoint) -> Evidence {
         let probe_rtt_ms = self.health.get(&endpoint.ip).and_then(|h| h.probe_rtt_ms());
-        let Some(stats) = self.speed.get(&self.bucket, endpoint.ip, self.now_ms) else {
-            return Evidence {
-                probe_rtt_ms,
-                ..Evidence::default()
-            };
-        };
-        Evidence {
-            probe_rtt_ms,
-            reported_rtt_ms: (stats.rtt_confidence() > 0.0)
-                .then(|| (stats.rtt_ms, stats.rtt_confidence())),
-            failure_rate: Some((stats.failure_rate, stats.confidence())),
-            since_last_success_ms: stats.last_success_ms.map(|t| self.now_ms.saturating_sub(t)),
-            successes: stats.successes,
-        }
+        let stats = self
+            .speed
+            .as_ref()
+            .and_then(|bucket| bucket.get(endpoint.ip, self.now_ms));
+        crate::speed::evidence(stats, probe_rtt_ms, self.now_ms)
     }
 }
 
@@ -244,8 +235,7 @@ impl Resolver {
             model,
             health: self.live.health.snapshot(),
             overrides: self.live.state.current(),
-            speed: &self.live.speed,
-            bucket: Bucket::of(geo),
+            speed: self.live.speed.bucket(&Bucket::of(geo)),
             now_ms: crate::epoch::now_ms(),
         }
     }
@@ -263,12 +253,12 @@ impl Resolver {
         let domain = snapshot.model.domain(host)?;
         let live = self.live_view(&snapshot.model, geo);
         let decision = decide_with(snapshot, &live, domain, geo, client_ip, families);
-        let zone = &snapshot.model.zone(decision.answer.zone).name;
-        metrics::counter!("httpdns_answers_total",
-            "domain" => domain.name.to_string(),
-            "zone" => zone.to_string(),
-            "failover" => if decision.failover { "true" } else { "false" })
-        .increment(1);
+        snapshot.answer_counters.increment(
+            &snapshot.model,
+            domain,
+            decision.answer.zone,
+            decision.failover,
+        );
         if decision.failover || decision.fail_open {
             self.live
                 .failovers

@@ -6,7 +6,7 @@
 //! mutated after it is built.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use ipnetwork::IpNetwork;
@@ -15,8 +15,9 @@ use crate::api::signing::Signing;
 use crate::config::{ConfigError, Limits, ServerConfig, zones};
 use crate::dns::{ApexError, DnsPolicy};
 use crate::geoip::{GeoDb, GeoIpError};
-use crate::model::{CidrSet, Model, ModelError};
+use crate::model::{CidrSet, Domain, Model, ModelError, ZoneId};
 use crate::scheduler::AnswerLimits;
+use metrics::Counter;
 
 /// What a request needs, frozen.
 #[derive(Debug)]
@@ -29,9 +30,24 @@ pub struct Snapshot {
     pub signing: Option<Signing>,
     /// Apexes, ECS trust and UDP size for the DNS fronts.
     pub dns: DnsPolicy,
+    /// `httpdns_answers_total` handles for this model's domains.
+    pub answer_counters: AnswerCounters,
 }
 
 impl Snapshot {
+    /// A snapshot without request signing and with the default DNS policy (no apexes).
+    pub fn new(model: Model, geo: GeoDb, limits: Limits, trusted_proxies: CidrSet) -> Self {
+        Self {
+            answer_counters: AnswerCounters::new(model.domain_count()),
+            model,
+            geo,
+            limits,
+            trusted_proxies,
+            signing: None,
+            dns: DnsPolicy::default(),
+        }
+    }
+
     pub fn answer_limits(&self) -> AnswerLimits {
         AnswerLimits {
             max_answer_ips: self.limits.max_answer_ips,
@@ -91,11 +107,60 @@ pub fn load(config: &ServerConfig) -> Result<Snapshot, LoadError> {
         .map_err(|e| LoadError::Config(vec![e]))?;
     let dns = DnsPolicy::compile(&config.dns).map_err(LoadError::Dns)?;
     Ok(Snapshot {
-        dns,
-        model,
-        geo,
         signing,
-        limits: config.limits.clone(),
-        trusted_proxies: CidrSet::new(&config.trusted_proxies as &[IpNetwork]),
+        dns,
+        ..Snapshot::new(
+            model,
+            geo,
+            config.limits.clone(),
+            CidrSet::new(&config.trusted_proxies as &[IpNetwork]),
+        )
     })
+}
+
+/// `httpdns_answers_total{domain,zone,failover}` handles, registered on a series' first
+/// answer and kept for the snapshot's life. Looking a labelled counter up in the
+/// registry on every answer cost two label allocations and a registry search
+/// (BENCH.md); a handle is one atomic add.
+pub struct AnswerCounters {
+    /// By domain id, then by (position of the zone in the domain's zones) × 2 + failover.
+    by_domain: Vec<OnceLock<Box<[OnceLock<Counter>]>>>,
+}
+
+impl fmt::Debug for AnswerCounters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnswerCounters")
+            .field("domains", &self.by_domain.len())
+            .finish()
+    }
+}
+
+impl AnswerCounters {
+    fn new(domains: usize) -> Self {
+        Self {
+            by_domain: (0..domains).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Counts one answer for `domain` from `zone`.
+    pub fn increment(&self, model: &Model, domain: &Domain, zone: ZoneId, failover: bool) {
+        let register = || {
+            metrics::counter!("httpdns_answers_total",
+                "domain" => domain.name.to_string(),
+                "zone" => model.zone(zone).name.to_string(),
+                "failover" => if failover { "true" } else { "false" })
+        };
+        let slot = domain.zones.iter().position(|z| *z == zone);
+        match (self.by_domain.get(domain.id), slot) {
+            (Some(series), Some(slot)) => series.get_or_init(|| {
+                (0..domain.zones.len() * 2)
+                    .map(|_| OnceLock::new())
+                    .collect()
+            })[slot * 2 + usize::from(failover)]
+            .get_or_init(register)
+            .increment(1),
+            // Not a zone of the domain (cannot happen: answers come from serving zones).
+            _ => register().increment(1),
+        }
+    }
 }

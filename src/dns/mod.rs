@@ -27,6 +27,17 @@ pub struct DnsPolicy {
     pub udp_max_payload: u16,
 }
 
+impl Default for DnsPolicy {
+    fn default() -> Self {
+        let config = DnsConfig::default();
+        Self {
+            authority: authority::Authority::default(),
+            ecs_trusted: CidrSet::new(&config.ecs_trusted),
+            udp_max_payload: config.udp_max_payload,
+        }
+    }
+}
+
 impl DnsPolicy {
     pub fn compile(config: &DnsConfig) -> Result<Self, ApexError> {
         Ok(Self {

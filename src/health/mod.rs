@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::zones::HealthCheckSpec;
 use crate::epoch::Epoch;
-use crate::model::Model;
+use crate::model::{IpMap, Model};
 
 /// Weight of the newest probe in the RTT moving average.
 const RTT_SMOOTHING: f64 = 0.3;
@@ -78,7 +78,7 @@ impl EndpointHealth {
 }
 
 /// Health by endpoint IP. Endpoints absent from the map are not checked.
-pub type HealthMap = HashMap<IpAddr, Arc<EndpointHealth>>;
+pub type HealthMap = IpMap<Arc<EndpointHealth>>;
 
 struct CheckTask {
     health: Arc<EndpointHealth>,
@@ -97,7 +97,7 @@ pub struct HealthChecks {
 impl HealthChecks {
     pub fn new(epoch: Arc<Epoch>, shutdown: CancellationToken) -> Self {
         Self {
-            map: ArcSwap::from_pointee(HashMap::new()),
+            map: ArcSwap::from_pointee(HealthMap::default()),
             tasks: Mutex::new(HashMap::new()),
             epoch,
             shutdown,

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use ipnetwork::IpNetwork;
 
 /// CIDR membership, IPv4 and IPv6 kept apart so each is one binary search.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct CidrSet {
     v4: Vec<(u32, u32)>,
     v6: Vec<(u128, u128)>,

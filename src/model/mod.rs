@@ -7,15 +7,18 @@
 //! compares. A reload builds a new model; this one is never mutated.
 
 mod cidr;
+mod ip_map;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ipnetwork::IpNetwork;
 
 pub use cidr::CidrSet;
+pub use ip_map::{IpHasher, IpMap};
 
 use crate::config::zones::{DomainSpec, HealthCheckSpec, RuleSpec, ZoneSpec, ZonesFile};
 use crate::geoip::{Geo, carrier, province};
@@ -76,19 +79,33 @@ pub struct Endpoint {
 /// A routing rule, compiled.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    pub name: Box<str>,
+    pub name: Arc<str>,
+    /// Shared by every domain whose rule lists the same conditions: large configs
+    /// repeat a handful of rule sets over thousands of domains.
+    conditions: Arc<Conditions>,
+    pub zone: ZoneId,
+}
+
+/// What a rule matches on, compiled (codes upper case, names folded, CIDRs merged).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Conditions {
     countries: Vec<Box<str>>,
     not_countries: Vec<Box<str>>,
     provinces: Vec<Box<str>>,
     cities: Vec<Box<str>>,
     carriers: Vec<Box<str>>,
     cidrs: CidrSet,
-    pub zone: ZoneId,
 }
 
 impl Rule {
     /// Every condition given must hold; an empty condition holds for anyone.
     pub fn matches(&self, geo: &Geo, ip: IpAddr) -> bool {
+        self.conditions.matches(geo, ip)
+    }
+}
+
+impl Conditions {
+    fn matches(&self, geo: &Geo, ip: IpAddr) -> bool {
         fn any_of(wanted: &[Box<str>], value: Option<&str>) -> bool {
             wanted.is_empty()
                 || value.is_some_and(|v| wanted.iter().any(|w| w.eq_ignore_ascii_case(v)))
@@ -108,13 +125,70 @@ impl Rule {
     }
 }
 
+/// Compiled rules and zone lists by what the zones files wrote, so a rule set or zone
+/// list repeated over many domains is compiled and stored once.
+#[derive(Default)]
+struct Interner<'a> {
+    rules: HashMap<RuleKey<'a>, (Arc<str>, Arc<Conditions>)>,
+    conditions: HashSet<Arc<Conditions>>,
+    zone_lists: HashSet<Arc<[ZoneId]>>,
+}
+
+/// A rule as written, less its zone.
+#[derive(PartialEq, Eq, Hash)]
+struct RuleKey<'a> {
+    name: Option<&'a str>,
+    /// The rule's index, which names it when it has no name.
+    index: usize,
+    conditions: [&'a [String]; 6],
+}
+
+impl<'a> RuleKey<'a> {
+    fn of(spec: &'a RuleSpec, index: usize) -> Self {
+        Self {
+            name: spec.name.as_deref(),
+            index: if spec.name.is_some() { 0 } else { index },
+            conditions: [
+                &spec.country,
+                &spec.not_country,
+                &spec.province,
+                &spec.city,
+                &spec.carrier,
+                &spec.cidr,
+            ],
+        }
+    }
+}
+
+impl Interner<'_> {
+    fn conditions(&mut self, conditions: Conditions) -> Arc<Conditions> {
+        if let Some(shared) = self.conditions.get(&conditions) {
+            return Arc::clone(shared);
+        }
+        let shared = Arc::new(conditions);
+        self.conditions.insert(Arc::clone(&shared));
+        shared
+    }
+
+    fn zone_list(&mut self, zones: Vec<ZoneId>) -> Arc<[ZoneId]> {
+        if let Some(shared) = self.zone_lists.get(zones.as_slice()) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<[ZoneId]> = zones.into();
+        self.zone_lists.insert(Arc::clone(&shared));
+        shared
+    }
+}
+
 /// A domain we answer for.
 #[derive(Debug, Clone)]
 pub struct Domain {
+    /// Dense index (0 .. number of domains) for per-domain tables kept outside the model.
+    pub id: usize,
     pub name: Box<str>,
     pub ttl: u32,
     /// Zones that serve it, in the order the file lists them.
-    pub zones: Vec<ZoneId>,
+    pub zones: Arc<[ZoneId]>,
     pub rules: Vec<Rule>,
     pub default_zone: ZoneId,
 }
@@ -157,6 +231,11 @@ impl Model {
     /// Looks a domain up by its normalised name (lower case, no trailing dot).
     pub fn domain(&self, name: &str) -> Option<&Domain> {
         self.domains.get(name)
+    }
+
+    /// Number of domains; every [`Domain::id`] is below it.
+    pub fn domain_count(&self) -> usize {
+        self.domains.len()
     }
 
     pub fn domains(&self) -> impl Iterator<Item = &Domain> {
@@ -221,10 +300,13 @@ impl Model {
             model.zones[id].failover = failover;
         }
 
+        let mut interner = Interner::default();
         for file in files {
             for spec in &file.domains {
                 let name = normalize_host(&spec.name);
-                if let Some(domain) = compile_domain(&model, file, spec, &name, &mut errors) {
+                if let Some(domain) =
+                    compile_domain(&model, file, spec, &name, &mut interner, &mut errors)
+                {
                     if model.domains.contains_key(name.as_str()) {
                         errors.push(error(
                             file,
@@ -233,7 +315,8 @@ impl Model {
                             "defined twice".into(),
                         ));
                     } else {
-                        model.domains.insert(name.into(), domain);
+                        let id = model.domains.len();
+                        model.domains.insert(name.into(), Domain { id, ..domain });
                     }
                 }
             }
@@ -350,11 +433,12 @@ fn validate_health_check(check: &HealthCheckSpec, field: &str, err: &mut impl Fn
     }
 }
 
-fn compile_domain(
+fn compile_domain<'a>(
     model: &Model,
     file: &ZonesFile,
-    spec: &DomainSpec,
+    spec: &'a DomainSpec,
     name: &str,
+    interner: &mut Interner<'a>,
     errors: &mut Vec<ModelError>,
 ) -> Option<Domain> {
     let before = errors.len();
@@ -409,25 +493,44 @@ fn compile_domain(
     for (i, rule) in spec.rule.iter().enumerate() {
         let field = format!("rule[{i}]");
         let zone = serving_zone(&mut err, &format!("{field}.zone"), &rule.zone);
-        if let (Some(rule), Some(zone)) = (compile_rule(rule, &field, zone, &mut err), zone) {
-            rules.push(Rule { zone, ..rule });
+        let key = RuleKey::of(rule, i);
+        // Only rules that compiled cleanly are remembered, so a bad rule reports its
+        // errors for every domain that repeats it.
+        let compiled = match interner.rules.get(&key) {
+            Some((name, conditions)) => Some((Arc::clone(name), Arc::clone(conditions))),
+            None => compile_rule(rule, &field, &mut err).map(|(name, conditions)| {
+                let conditions = interner.conditions(conditions);
+                let name: Arc<str> = name.into();
+                interner
+                    .rules
+                    .insert(key, (Arc::clone(&name), Arc::clone(&conditions)));
+                (name, conditions)
+            }),
+        };
+        if let (Some((name, conditions)), Some(zone)) = (compiled, zone) {
+            rules.push(Rule {
+                name,
+                conditions,
+                zone,
+            });
         }
     }
     (errors.len() == before).then(|| Domain {
+        id: 0,
         name: name.into(),
         ttl: spec.ttl,
-        zones,
+        zones: interner.zone_list(zones),
         rules,
         default_zone: default_zone.unwrap_or_default(),
     })
 }
 
+/// Compiles a rule's name and conditions (its zone is resolved by the caller).
 fn compile_rule(
     spec: &RuleSpec,
     field: &str,
-    zone: Option<ZoneId>,
     err: &mut impl FnMut(&str, String),
-) -> Option<Rule> {
+) -> Option<(String, Conditions)> {
     let conditions = spec.country.len()
         + spec.not_country.len()
         + spec.province.len()
@@ -475,19 +578,17 @@ fn compile_rule(
     let carriers = fold(&spec.carrier, |c| {
         carrier::normalize(c).map_or_else(|| c.trim().to_ascii_lowercase(), str::to_string)
     });
-    (ok && zone.is_some()).then(|| Rule {
-        name: spec
-            .name
-            .clone()
-            .unwrap_or_else(|| field.to_string())
-            .into(),
-        countries,
-        not_countries,
-        provinces: fold(&spec.province, province::normalize),
-        cities: fold(&spec.city, |c| c.trim().to_string()),
-        carriers,
-        cidrs: CidrSet::new(&cidrs),
-        zone: zone.unwrap_or_default(),
+    ok.then(|| {
+        let name = spec.name.clone().unwrap_or_else(|| field.to_string());
+        let conditions = Conditions {
+            countries,
+            not_countries,
+            provinces: fold(&spec.province, province::normalize),
+            cities: fold(&spec.city, |c| c.trim().to_string()),
+            carriers,
+            cidrs: CidrSet::new(&cidrs),
+        };
+        (name, conditions)
     })
 }
 

@@ -74,10 +74,14 @@ pub fn cost(evidence: &Evidence) -> Cost {
         .failure_rate
         .map_or(0.0, |(rate, trust)| rate * trust * FAILURE_PENALTY_MS);
     let recency = evidence.since_last_success_ms.map_or(0.0, |age| {
-        -RECENCY_BONUS_MS * 0.5f64.powf(age as f64 / RECENCY_HALF_LIFE_MS)
+        -RECENCY_BONUS_MS * (-(age as f64) / RECENCY_HALF_LIFE_MS).exp2()
     });
-    let history = -HISTORY_BONUS_MS
-        * (1.0 - 0.5f64.powf(evidence.successes.max(0.0) / HISTORY_HALF_SUCCESSES));
+    // ½^x is written 2^-x: exp2 alone is cheaper than powf, and this runs per endpoint.
+    let history = if evidence.successes > 0.0 {
+        -HISTORY_BONUS_MS * (1.0 - (-evidence.successes / HISTORY_HALF_SUCCESSES).exp2())
+    } else {
+        0.0
+    };
     Cost {
         total: rtt_ms + failure + recency + history,
         rtt_ms,
@@ -98,18 +102,15 @@ pub fn rank_zone(
     only_up: bool,
     rng: &mut fastrand::Rng,
 ) -> Tier {
-    let candidates = || {
-        model
-            .zone(zone)
-            .endpoints
-            .iter()
-            .filter(move |e| !only_up || live.endpoint_up(zone, e))
-    };
+    let endpoints = &model.zone(zone).endpoints;
     let mut family = |v4: bool| -> Vec<IpAddr> {
-        let costed: Vec<(&Endpoint, f64)> = candidates()
-            .filter(|e| e.ip.is_ipv4() == v4)
-            .map(|e| (e, live.endpoint_cost(e, query.geo).total))
-            .collect();
+        let mut costed: Vec<(&Endpoint, f64)> = Vec::with_capacity(endpoints.len());
+        costed.extend(
+            endpoints
+                .iter()
+                .filter(|e| e.ip.is_ipv4() == v4 && (!only_up || live.endpoint_up(zone, e)))
+                .map(|e| (e, live.endpoint_cost(e, query.geo).total)),
+        );
         order(costed, per_family, rng)
     };
     Tier {
@@ -128,40 +129,69 @@ pub fn rank_zone(
 }
 
 /// Orders endpoints band by band and keeps the first `limit`.
+///
+/// Runs per tier per request, so it does only the work the answer needs: each band is
+/// found with one pass (no sort of the whole zone) and only as many endpoints as the
+/// answer still lacks are drawn from it.
 fn order(mut costed: Vec<(&Endpoint, f64)>, limit: usize, rng: &mut fastrand::Rng) -> Vec<IpAddr> {
-    costed.sort_by(|a, b| a.1.total_cmp(&b.1));
     let mut ordered = Vec::with_capacity(limit.min(costed.len()));
     let mut rest = costed.as_mut_slice();
     while !rest.is_empty() && ordered.len() < limit {
-        let best = rest[0].1;
+        let best = rest
+            .iter()
+            .map(|(_, cost)| *cost)
+            .min_by(f64::total_cmp)
+            .unwrap_or_default();
         let cutoff = best + (best.abs() * RELATIVE_TOLERANCE).max(ABSOLUTE_TOLERANCE);
-        let band_len = rest.iter().take_while(|(_, cost)| *cost <= cutoff).count();
-        let (band, after) = rest.split_at_mut(band_len);
-        weighted_shuffle(band, rng);
-        ordered.extend(band.iter().map(|(e, _)| e.ip).take(limit - ordered.len()));
+        // Move the band (everyone within the tolerance of the best) to the front.
+        let mut band_len = 0;
+        for i in 0..rest.len() {
+            if rest[i].1 <= cutoff {
+                rest.swap(i, band_len);
+                band_len += 1;
+            }
+        }
+        let (band, after) = rest.split_at_mut(band_len.max(1));
+        weighted_picks(band, limit - ordered.len(), rng, &mut ordered);
         rest = after;
     }
     ordered
 }
 
-/// Weighted random order (Efraimidis–Spirakis): an endpoint with twice the weight is
-/// twice as likely to come first.
-fn weighted_shuffle(band: &mut [(&Endpoint, f64)], rng: &mut fastrand::Rng) {
-    if band.len() < 2 {
-        return;
+/// Draws up to `count` endpoints from `band` without replacement, each draw weighted by
+/// endpoint `weight`: an endpoint with twice the weight is twice as likely to come
+/// first. (The same distribution as sorting by Efraimidis–Spirakis keys, without a
+/// logarithm per endpoint or a sort.)
+fn weighted_picks(
+    band: &mut [(&Endpoint, f64)],
+    count: usize,
+    rng: &mut fastrand::Rng,
+    out: &mut Vec<IpAddr>,
+) {
+    let mut remaining = band;
+    let mut total: u64 = remaining.iter().map(|(e, _)| u64::from(e.weight)).sum();
+    for _ in 0..count {
+        if remaining.is_empty() {
+            return;
+        }
+        let mut pick = 0;
+        if remaining.len() > 1 && total > 0 {
+            let mut draw = rng.u64(0..total);
+            for (i, (e, _)) in remaining.iter().enumerate() {
+                let weight = u64::from(e.weight);
+                if draw < weight {
+                    pick = i;
+                    break;
+                }
+                draw -= weight;
+            }
+        }
+        remaining.swap(0, pick);
+        let (chosen, after) = remaining.split_at_mut(1);
+        out.push(chosen[0].0.ip);
+        total = total.saturating_sub(u64::from(chosen[0].0.weight));
+        remaining = after;
     }
-    let mut keyed: Vec<(f64, usize)> = band
-        .iter()
-        .enumerate()
-        .map(|(i, (e, _))| {
-            // ln(u)/w is the log of u^(1/w); larger keys come first.
-            let u = rng.f64().max(f64::MIN_POSITIVE);
-            (u.ln() / f64::from(e.weight), i)
-        })
-        .collect();
-    keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let shuffled: Vec<(&Endpoint, f64)> = keyed.iter().map(|(_, i)| band[*i]).collect();
-    band.copy_from_slice(&shuffled);
 }
 
 #[cfg(test)]

@@ -8,14 +8,17 @@
 //! through moka's lock-free reads; this module is the only writer.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use moka::sync::Cache;
 use serde::Deserialize;
 
 use crate::geoip::Geo;
+use crate::model::IpMap;
+use crate::scheduler::ranking::Evidence;
 
 /// Statistics halve their weight every this many milliseconds without news.
 pub const HALF_LIFE_MS: f64 = 10.0 * 60.0 * 1000.0;
@@ -136,9 +139,29 @@ impl SpeedStats {
     }
 }
 
+/// What the ranking knows of an endpoint for one bucket: its statistics (if any client
+/// reported) and this node's probe RTT. Public so benches rank exactly as requests do.
+pub fn evidence(stats: Option<SpeedStats>, probe_rtt_ms: Option<f64>, now_ms: u64) -> Evidence {
+    let Some(stats) = stats else {
+        return Evidence {
+            probe_rtt_ms,
+            ..Evidence::default()
+        };
+    };
+    Evidence {
+        probe_rtt_ms,
+        reported_rtt_ms: (stats.rtt_confidence() > 0.0)
+            .then(|| (stats.rtt_ms, stats.rtt_confidence())),
+        failure_rate: Some((stats.failure_rate, stats.confidence())),
+        since_last_success_ms: stats.last_success_ms.map(|t| now_ms.saturating_sub(t)),
+        successes: stats.successes,
+    }
+}
+
 /// 0.5 per half-life of silence.
 pub fn decay(elapsed_ms: u64) -> f64 {
-    0.5f64.powf(elapsed_ms as f64 / HALF_LIFE_MS)
+    // ½^x as 2^-x: exp2 alone instead of powf's log + exp.
+    (-(elapsed_ms as f64) / HALF_LIFE_MS).exp2()
 }
 
 /// Limits of the speed table.
@@ -146,7 +169,7 @@ pub fn decay(elapsed_ms: u64) -> f64 {
 pub struct SpeedLimits {
     /// (bucket, endpoint) entries kept.
     pub capacity: u64,
-    /// An entry without reports for this long is dropped.
+    /// A bucket without reports for this long is dropped.
     pub idle: Duration,
     /// Report items one client IP may send per window.
     pub per_client_items: u32,
@@ -164,9 +187,56 @@ impl Default for SpeedLimits {
     }
 }
 
+/// One bucket's statistics, by endpoint.
+///
+/// The request path reads it without locks: the map is an arc-swap snapshot and each
+/// endpoint's statistics sit in their own arc-swap cell. Reports, the only writers,
+/// take the bucket's write lock, replace cells, and copy the map only to add an
+/// endpoint the bucket has not seen yet.
+#[derive(Default)]
+pub struct BucketStats {
+    by_endpoint: ArcSwap<IpMap<Arc<ArcSwap<SpeedStats>>>>,
+    write: Mutex<()>,
+}
+
+impl BucketStats {
+    /// Statistics of `endpoint` in this bucket, decayed to `now_ms`.
+    pub fn get(&self, endpoint: IpAddr, now_ms: u64) -> Option<SpeedStats> {
+        self.by_endpoint
+            .load()
+            .get(&endpoint)
+            .map(|cell| cell.load().decayed(now_ms))
+    }
+
+    /// Endpoints with statistics.
+    pub fn len(&self) -> usize {
+        self.by_endpoint.load().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn observe(&self, items: &[(IpAddr, bool, Option<f64>)], now_ms: u64) {
+        let _write = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.by_endpoint.load_full();
+        for &(ip, ok, rtt) in items {
+            if let Some(cell) = map.get(&ip) {
+                cell.store(Arc::new(cell.load().observe(ok, rtt, now_ms)));
+            } else {
+                let first = SpeedStats::empty(now_ms).observe(ok, rtt, now_ms);
+                Arc::make_mut(&mut map).insert(ip, Arc::new(ArcSwap::from_pointee(first)));
+            }
+        }
+        self.by_endpoint.store(map);
+    }
+}
+
 /// All buckets' statistics.
 pub struct SpeedTable {
-    stats: Cache<(Bucket, IpAddr), SpeedStats>,
+    /// Weighted by the bucket's endpoint count, so `capacity` bounds (bucket, endpoint)
+    /// entries; a bucket expires `idle` after its last report.
+    buckets: Cache<Bucket, Arc<BucketStats>>,
     per_client: Cache<IpAddr, Arc<AtomicU32>>,
     limits: SpeedLimits,
 }
@@ -174,9 +244,12 @@ pub struct SpeedTable {
 impl SpeedTable {
     pub fn new(limits: SpeedLimits) -> Self {
         Self {
-            stats: Cache::builder()
+            buckets: Cache::builder()
                 .max_capacity(limits.capacity)
-                .time_to_idle(limits.idle)
+                .weigher(|_, stats: &Arc<BucketStats>| {
+                    u32::try_from(stats.len().max(1)).unwrap_or(u32::MAX)
+                })
+                .time_to_live(limits.idle)
                 .build(),
             per_client: Cache::builder()
                 .max_capacity(1_000_000)
@@ -186,11 +259,14 @@ impl SpeedTable {
         }
     }
 
+    /// One bucket's statistics: look it up once per request, then ask it per endpoint.
+    pub fn bucket(&self, bucket: &Bucket) -> Option<Arc<BucketStats>> {
+        self.buckets.get(bucket)
+    }
+
     /// Statistics of `endpoint` for `bucket`, decayed to `now_ms`.
     pub fn get(&self, bucket: &Bucket, endpoint: IpAddr, now_ms: u64) -> Option<SpeedStats> {
-        self.stats
-            .get(&(bucket.clone(), endpoint))
-            .map(|s| s.decayed(now_ms))
+        self.bucket(bucket)?.get(endpoint, now_ms)
     }
 
     /// Validates a whole report, then records it for the client's bucket. `is_endpoint`
@@ -253,14 +329,12 @@ impl SpeedTable {
             ));
         }
         let bucket = Bucket::of(geo);
-        for (ip, ok, rtt) in &parsed {
-            self.stats
-                .entry((bucket.clone(), *ip))
-                .and_upsert_with(|existing| {
-                    let base = existing.map_or_else(|| SpeedStats::empty(now_ms), |e| *e.value());
-                    base.observe(*ok, *rtt, now_ms)
-                });
-        }
+        let stats = self
+            .buckets
+            .get_with_by_ref(&bucket, || Arc::new(BucketStats::default()));
+        stats.observe(&parsed, now_ms);
+        // Re-inserting restarts the idle clock and re-weighs the bucket by its endpoints.
+        self.buckets.insert(bucket, stats);
         Ok(parsed.len())
     }
 }

@@ -1,0 +1,1005 @@
+#!/usr/bin/env python3
+"""Benchmark harness for httpdns: throughput, latency, peers, scale, failover time.
+
+Called by bench/run.sh after it installed the tools and built the binaries. Every
+server listens on 127.0.0.1 (and 127.0.1.x for health-checked endpoints); every load
+run is bounded by a duration. Servers are pinned to one CPU and the load generator to
+another (taskset), and each row prints the server's CPU use over the run, so a row
+shows whether the server or the generator was the bottleneck.
+
+Results: a Markdown table on stdout and in target/bench/report.md, raw numbers in
+target/bench/results.json.
+"""
+
+import argparse
+import base64
+import datetime
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "target", "bench")
+LOGS = os.path.join(OUT, "logs")
+HTTPDNS = os.path.join(ROOT, "target", "release", "httpdns")
+HELLO = os.path.join(ROOT, "target", "release", "examples", "bench-hello")
+GEO_DB = os.path.join(ROOT, "geoip", "test-geo.mmdb")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
+
+SERVER_CPU = os.environ.get("SERVER_CPU", "0")
+LOAD_CPU = os.environ.get("LOAD_CPU", "1")
+
+PORTS = {
+    "hello": 19480,
+    "httpdns": 19481,
+    "httpdns_admin": 19482,
+    "dnsdist_spoof": 19483,
+    "dnsdist_pdns": 19484,
+    "pdns": 19485,
+    "dnsdist_spoof_dns": 19486,
+    "dnsdist_pdns_dns": 19487,
+    "scale": 19488,
+    "scale_admin": 19489,
+    "hc": 19490,
+    "hc_admin": 19491,
+    "hc_endpoint": 19492,
+    "scale_example": 19493,
+    "scale_example_admin": 19494,
+    "scale_small": 19495,
+    "scale_small_admin": 19496,
+}
+
+# The client every throughput row asks for: Guangzhou, China Telecom (home zone
+# gz-telecom), passed in X-Forwarded-For from 127.0.0.1, a trusted proxy for all three
+# servers.
+CLIENT_IP = "202.96.128.86"
+HOST = "api.example.com"
+
+# api.example.com's steering by client IP, as the shipped zones and test IP database
+# define it (zones/api.example.com.toml over geoip/test-geo.csv), written as subnets so
+# dnsdist and PowerDNS can be given the same table. Checked against our /resolve at
+# start. Order matters as in our rules: first match wins.
+STEERING = [
+    ("office", ["100.64.0.0/10"], "sh-bgp"),
+    ("south-telecom", ["202.96.128.0/24", "14.16.0.0/12"], "gz-telecom"),
+    ("north-unicom", ["123.125.81.0/24", "202.106.0.0/16"], "bj-unicom"),
+    ("china-other", ["1.2.4.0/24", "218.30.118.0/24", "180.149.128.0/19",
+                     "221.5.0.0/16", "211.136.17.0/24", "120.196.0.0/14",
+                     "202.112.0.0/24", "114.114.114.0/24", "223.5.5.0/24"], "sh-bgp"),
+    ("overseas", ["8.8.8.0/24", "1.1.1.0/24"], "hk-overseas"),
+]
+DEFAULT_ZONE = "sh-bgp"
+
+
+# ---------------------------------------------------------------- processes
+
+
+class Server:
+    """A process pinned to SERVER_CPU, logging to target/bench/logs/NAME.log."""
+
+    def __init__(self, name, cmd, env=None, cpu=None):
+        self.name = name
+        os.makedirs(LOGS, exist_ok=True)
+        self.log = open(os.path.join(LOGS, name + ".log"), "w")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", cpu or SERVER_CPU] + cmd,
+            stdout=self.log, stderr=subprocess.STDOUT, env=full_env,
+            start_new_session=True)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def cpu_ticks(pids):
+    """utime + stime (all threads) of the processes, in clock ticks."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def rss_kb(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def wait_http(port, path="/", timeout=60.0, host="127.0.0.1"):
+    """Polls until the port answers HTTP; returns seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            conn = http.client.HTTPConnection(host, port, timeout=1)
+            conn.request("GET", path)
+            conn.getresponse().read()
+            conn.close()
+            return time.monotonic() - started
+        except OSError:
+            time.sleep(0.01)
+    raise RuntimeError(f"nothing answers on {host}:{port}{path} after {timeout}s")
+
+
+def wait_port(port, timeout=30.0, udp=False):
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def http_get(port, path, headers=None, method="GET", body=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request(method, path, body=body, headers=headers or {})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, dict(resp.getheaders()), data
+
+
+# ---------------------------------------------------------------- load generators
+
+
+def _run_generator(cmd, server_pids, env=None):
+    """Runs a load generator pinned to LOAD_CPU; returns (stdout, wall s, server CPU %
+    of one core, process)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    before = cpu_ticks(server_pids)
+    started = time.monotonic()
+    proc = subprocess.Popen(["taskset", "-c", LOAD_CPU] + cmd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=full_env, text=True)
+    out, _ = proc.communicate()
+    wall = time.monotonic() - started
+    after = cpu_ticks(server_pids)
+    server_cpu = 100.0 * (after - before) / CLK_TCK / wall
+    return out, wall, server_cpu, proc
+
+
+def wrk(port, path, server_pids, conns, duration, headers=(), paths_file=None):
+    """Closed-loop HTTP/1.1 load: peak requests/s and latency percentiles."""
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency",
+           "-s", os.path.join(ROOT, "bench", "wrk-report.lua")]
+    for h in headers:
+        cmd += ["-H", h]
+    cmd.append(f"http://127.0.0.1:{port}{path}")
+    gen_before = os.times()
+    out, wall, server_cpu, _ = _run_generator(
+        cmd, server_pids, env={"WRK_PATHS": paths_file or ""})
+    gen_after = os.times()
+    gen_cpu = 100.0 * ((gen_after.children_user - gen_before.children_user)
+                       + (gen_after.children_system - gen_before.children_system)) / wall
+    m = re.search(r"^JSON (.*)$", out, re.M)
+    if not m:
+        raise RuntimeError("wrk failed:\n" + out)
+    r = json.loads(m.group(1))
+    secs = r["duration_us"] / 1e6
+    errors = (r["connect_errors"] + r["read_errors"] + r["write_errors"]
+              + r["status_errors"] + r["timeouts"])
+    return {
+        "generator": "wrk", "proto": "http/1.1", "conns": conns, "duration_s": secs,
+        "rps": r["requests"] / secs, "requests": r["requests"], "errors": errors,
+        "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
+        "p999_ms": r["p999_us"] / 1000,
+        "server_cpu": server_cpu, "gen_cpu": gen_cpu,
+    }
+
+
+def h2load(port, path, server_pids, conns, duration, headers=(), streams=1, h1=False,
+           rps_per_conn=None, log_file=None):
+    """h2load: h2c (HTTP/2 prior knowledge) or --h1; fixed rate with --rps."""
+    cmd = ["h2load", "-t1", f"-c{conns}", f"-m{streams}", f"-D{duration}",
+           "--warm-up-time=1"]
+    if h1:
+        cmd.append("--h1")
+    if rps_per_conn:
+        cmd.append(f"--rps={rps_per_conn}")
+    if log_file:
+        cmd.append(f"--log-file={log_file}")
+    for h in headers:
+        cmd += ["-H", h]
+    cmd.append(f"http://127.0.0.1:{port}{path}")
+    gen_before = os.times()
+    out, wall, server_cpu, _ = _run_generator(cmd, server_pids)
+    gen_after = os.times()
+    gen_cpu = 100.0 * ((gen_after.children_user - gen_before.children_user)
+                       + (gen_after.children_system - gen_before.children_system)) / wall
+    # Server CPU over the whole run includes the warm-up second; close enough.
+    fin = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", out)
+    req = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+    codes = re.search(r"status codes: (\d+) 2xx", out)
+    if not (fin and req and codes):
+        raise RuntimeError("h2load failed:\n" + out)
+    done = int(req.group(3))
+    ok2xx = int(codes.group(1))
+    result = {
+        "generator": "h2load", "proto": "http/1.1" if h1 else "h2c", "conns": conns,
+        "streams": streams, "duration_s": float(fin.group(1)), "rps": float(fin.group(2)),
+        "requests": done, "errors": int(req.group(5)) + int(req.group(6))
+        + int(req.group(7)) + (done - ok2xx),
+        "server_cpu": server_cpu, "gen_cpu": gen_cpu,
+    }
+    if log_file:
+        result.update(latency_from_log(log_file))
+    return result
+
+
+def latency_from_log(log_file):
+    """p50/p99/p99.9 from an h2load --log-file (start µs, status, duration µs)."""
+    rows = []
+    with open(log_file) as f:
+        for line in f:
+            parts = line.split("\t")
+            if len(parts) >= 3:
+                rows.append((int(parts[0]), int(parts[2])))
+    if not rows:
+        return {}
+    lat = sorted(d for _, d in rows)
+
+    def pct(p):
+        return lat[min(len(lat) - 1, int(len(lat) * p / 100))] / 1000
+
+    return {"p50_ms": pct(50), "p99_ms": pct(99), "p999_ms": pct(99.9),
+            "logged": len(lat)}
+
+
+# ---------------------------------------------------------------- configs
+
+
+def zone_ips():
+    """zone name -> IPv4 endpoints, from the shipped zones file."""
+    with open(os.path.join(ROOT, "zones", "zones.toml"), "rb") as f:
+        zones = tomllib.load(f)["zone"]
+    result = {}
+    for z in zones:
+        ips = [e if isinstance(e, str) else e["ip"] for e in z["endpoints"]]
+        result[z["name"]] = [ip for ip in ips if ":" not in ip]
+    return result
+
+
+def httpdns_config(name, port, admin_port, zones_dir):
+    state = os.path.join(OUT, "state-" + name)
+    shutil.rmtree(state, ignore_errors=True)
+    path = os.path.join(OUT, name + ".toml")
+    with open(path, "w") as f:
+        f.write(f'''listen = "127.0.0.1:{port}"
+admin_listen = "127.0.0.1:{admin_port}"
+zones_dir = "{zones_dir}"
+state_dir = "{state}"
+trusted_proxies = ["127.0.0.1/32", "::1/128"]
+
+[geoip]
+database = "{GEO_DB}"
+''')
+    return path
+
+
+def start_httpdns(name, port, admin_port, zones_dir):
+    config = httpdns_config(name, port, admin_port, zones_dir)
+    server = Server(name, [HTTPDNS, "--config", config, "--no-watch"],
+                    env={"HTTPDNS_ADMIN_TOKEN": ADMIN_TOKEN})
+    server.ready_s = wait_http(port, "/healthz", timeout=120)
+    return server
+
+
+def dns_query(name, qtype=1):
+    """A DNS wire query (id 0, RD) for NAME, as RFC 8484 GET wants it."""
+    header = struct.pack("!HHHHHH", 0, 0x0100, 1, 0, 0, 0)
+    qname = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
+    return header + qname + struct.pack("!HH", qtype, 1)
+
+
+def doh_path(name):
+    wire = dns_query(name)
+    return "/dns-query?dns=" + base64.urlsafe_b64encode(wire).decode().rstrip("=")
+
+
+def dns_answer_ips(wire):
+    """A records of a DNS response (enough parsing for our checks)."""
+    qd, an = struct.unpack("!HH", wire[4:8])
+    pos = 12
+
+    def skip_name(p):
+        while True:
+            n = wire[p]
+            if n == 0:
+                return p + 1
+            if n & 0xC0 == 0xC0:
+                return p + 2
+            p += n + 1
+
+    for _ in range(qd):
+        pos = skip_name(pos) + 4
+    ips = []
+    for _ in range(an):
+        pos = skip_name(pos)
+        rtype, _, _, rdlen = struct.unpack("!HHIH", wire[pos:pos + 10])
+        pos += 10
+        if rtype == 1 and rdlen == 4:
+            ips.append(socket.inet_ntoa(wire[pos:pos + 4]))
+        pos += rdlen
+    return ips
+
+
+def dnsdist_spoof_config(ips):
+    lines = ['setSecurityPollSuffix("")',
+             'setACL({"0.0.0.0/0", "::/0"})',
+             f'setLocal("127.0.0.1:{PORTS["dnsdist_spoof_dns"]}")',
+             f'addDOHLocal("127.0.0.1:{PORTS["dnsdist_spoof"]}", nil, nil, "/dns-query", '
+             '{trustForwardedForHeader=true})']
+    for i, (rule, nets, zone) in enumerate(STEERING):
+        lines.append(f"local nmg{i} = newNMG()")
+        lines += [f'nmg{i}:addMask("{n}")' for n in nets]
+        spoof = ", ".join(f'"{ip}"' for ip in ips[zone])
+        lines.append(
+            f'addAction(AndRule({{QNameRule("{HOST}."), QTypeRule(DNSQType.A), '
+            f'NetmaskGroupRule(nmg{i})}}), SpoofAction({{{spoof}}}))  -- {rule}')
+    spoof = ", ".join(f'"{ip}"' for ip in ips[DEFAULT_ZONE])
+    lines.append(f'addAction(AndRule({{QNameRule("{HOST}."), QTypeRule(DNSQType.A)}}), '
+                 f'SpoofAction({{{spoof}}}))  -- default zone')
+    lines.append("addAction(AllRule(), RCodeAction(DNSRCode.REFUSED))")
+    return "\n".join(lines) + "\n"
+
+
+def dnsdist_pdns_config():
+    return "\n".join([
+        'setSecurityPollSuffix("")',
+        'setACL({"0.0.0.0/0", "::/0"})',
+        f'setLocal("127.0.0.1:{PORTS["dnsdist_pdns_dns"]}")',
+        f'addDOHLocal("127.0.0.1:{PORTS["dnsdist_pdns"]}", nil, nil, "/dns-query", '
+        '{trustForwardedForHeader=true})',
+        'setECSSourcePrefixV4(24)',
+        f'newServer({{address="127.0.0.1:{PORTS["pdns"]}", useClientSubnet=true, '
+        f'checkName="{HOST}."}})',
+    ]) + "\n"
+
+
+def pdns_files(directory, ips):
+    """pdns.conf (bind backend) and a zone whose api record is a LUA record steering by
+    netmask() over the client subnet dnsdist passes in ECS."""
+    os.makedirs(directory, exist_ok=True)
+    branches = []
+    for rule, nets, zone in STEERING:
+        masks = ", ".join(f"'{n}'" for n in nets)
+        answer = ", ".join(f"'{ip}'" for ip in ips[zone])
+        branches.append(f"if netmask({{{masks}}}) then return {{{answer}}} end")
+    default = ", ".join(f"'{ip}'" for ip in ips[DEFAULT_ZONE])
+    lua = ";" + " ".join(branches) + f" return {{{default}}}"
+    with open(os.path.join(directory, "example.com.zone"), "w") as f:
+        f.write(f"""$ORIGIN example.com.
+@ 3600 IN SOA ns1.example.com. hostmaster.example.com. 1 3600 600 604800 60
+@ 3600 IN NS ns1.example.com.
+ns1 3600 IN A 127.0.0.1
+api 60 IN LUA A "{lua}"
+""")
+    with open(os.path.join(directory, "named.conf"), "w") as f:
+        f.write(f'zone "example.com" {{ type master; file "{directory}/example.com.zone"; }};\n')
+    conf = os.path.join(directory, "pdns.conf")
+    with open(conf, "w") as f:
+        f.write(f"""launch=bind
+bind-config={directory}/named.conf
+local-address=127.0.0.1
+local-port={PORTS["pdns"]}
+enable-lua-records=shared
+edns-subnet-processing=yes
+security-poll-suffix=
+socket-dir={directory}
+guardian=no
+daemon=no
+disable-syslog=yes
+loglevel=4
+webserver=no
+""")
+    return directory
+
+
+# ---------------------------------------------------------------- sections
+
+
+def fmt_ms(v):
+    return "—" if v is None else f"{v:.3f}"
+
+
+def steering_check(results):
+    """Our /resolve answers the STEERING table (so peers get the same table)."""
+    ok = True
+    for rule, nets, zone in STEERING:
+        probe = nets[0].split("/")[0].rsplit(".", 1)[0] + ".9"
+        status, _, body = http_get(PORTS["httpdns"], f"/resolve?host={HOST}&ip={probe}")
+        got = json.loads(body)["answers"][0]["zone"] if status == 200 else None
+        if got != zone:
+            ok = False
+            print(f"  steering table mismatch: {probe} ({rule}) -> {got}, table says {zone}")
+    results["steering_table_matches_resolve"] = ok
+
+
+def run_throughput(args, results):
+    """Ceiling (axum hello) vs /resolve, DoH vs DoH, HTTP/1.1 (wrk) and h2c (h2load)."""
+    ips = zone_ips()
+    xff = f"X-Forwarded-For: {CLIENT_IP}"
+    doh = doh_path(HOST)
+    doh_headers = [xff, "Accept: application/dns-message"]
+    rows = results.setdefault("throughput", {})
+    servers = []
+    try:
+        hello = Server("hello", [HELLO, f"127.0.0.1:{PORTS['hello']}"])
+        servers.append(hello)
+        wait_http(PORTS["hello"])
+        ours = start_httpdns("example", PORTS["httpdns"], PORTS["httpdns_admin"],
+                             os.path.join(ROOT, "zones"))
+        servers.append(ours)
+        steering_check(results)
+        status, headers, body = http_get(PORTS["httpdns"], doh, {"Accept": "application/dns-message",
+                                                                  "X-Forwarded-For": CLIENT_IP})
+        our_doh = status == 200 and headers.get("content-type", headers.get("Content-Type", "")) \
+            .startswith("application/dns-message")
+        results["our_doh"] = our_doh
+        if our_doh:
+            results["our_doh_answer"] = dns_answer_ips(body)
+
+        targets = [
+            ("axum hello (ceiling)", hello, PORTS["hello"], "/", [xff]),
+            ("httpdns /resolve", ours, PORTS["httpdns"], f"/resolve?host={HOST}", [xff]),
+            ("httpdns DoH", ours if our_doh else None, PORTS["httpdns"], doh, doh_headers),
+        ]
+        # Peers: started one at a time so each has the server CPU to itself.
+        peer_dir = os.path.join(OUT, "peers")
+        os.makedirs(peer_dir, exist_ok=True)
+        if shutil.which("dnsdist") and not args.no_peers:
+            targets.append(("dnsdist DoH (SpoofAction)", "dnsdist_spoof",
+                            PORTS["dnsdist_spoof"], doh, doh_headers))
+            if shutil.which("pdns_server"):
+                targets.append(("dnsdist DoH → PowerDNS LUA", "dnsdist_pdns",
+                                PORTS["dnsdist_pdns"], doh, doh_headers))
+
+        for label, server, port, path, headers in targets:
+            peer = []
+            if server is None:
+                rows[label] = None
+                continue
+            if server == "dnsdist_spoof":
+                conf = os.path.join(peer_dir, "dnsdist-spoof.conf")
+                with open(conf, "w") as f:
+                    f.write(dnsdist_spoof_config(ips))
+                peer = [Server("dnsdist-spoof", ["dnsdist", "-C", conf, "--supervised",
+                                                 "--disable-syslog"])]
+            elif server == "dnsdist_pdns":
+                pdir = pdns_files(os.path.join(peer_dir, "pdns"), ips)
+                conf = os.path.join(peer_dir, "dnsdist-pdns.conf")
+                with open(conf, "w") as f:
+                    f.write(dnsdist_pdns_config())
+                peer = [Server("pdns", ["pdns_server", f"--config-dir={pdir}"]),
+                        Server("dnsdist-pdns", ["dnsdist", "-C", conf, "--supervised",
+                                                "--disable-syslog"])]
+            pids = [p.pid for p in peer] if peer else [server.pid]
+            try:
+                if peer:
+                    wait_port(port)
+                    time.sleep(1.0)  # backend health check of dnsdist → pdns
+                status, _, body = http_get(port, path, dict(h.split(": ", 1) for h in headers))
+                if status != 200:
+                    raise RuntimeError(f"{label}: {path} answered {status}: {body[:200]!r}")
+                answer = dns_answer_ips(body) if "dns-query" in path else \
+                    (json.loads(body)["answers"][0]["ips"] if "resolve" in path else None)
+                row = {"answer": answer}
+                row["h1"] = wrk(port, path, pids, args.conns, args.duration, headers)
+                row["h2c"] = try_h2c(port, path, pids, args, headers)
+                if label in ("axum hello (ceiling)", "httpdns /resolve"):
+                    # wrk2-style fixed rate at half of the peak just measured. h2load
+                    # paces each connection on a timer, so all connections fire together:
+                    # with many connections the burst itself queues. Measured with the
+                    # throughput connection count and with fewer.
+                    half = row["h1"]["rps"] / 2
+                    row["h1_half"] = {}
+                    for conns in sorted({args.conns, args.latency_conns}, reverse=True):
+                        per_conn = max(1, round(half / conns))
+                        log = os.path.join(OUT, f"latency-{port}-{conns}.log")
+                        if os.path.exists(log):
+                            os.remove(log)
+                        r = h2load(port, path, pids, conns, args.duration, headers, h1=True,
+                                   rps_per_conn=per_conn, log_file=log)
+                        r["target_rps"] = per_conn * conns
+                        row["h1_half"][str(conns)] = r
+                rows[label] = row
+                print_row(label, row)
+            finally:
+                for p in peer:
+                    p.stop()
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def try_h2c(port, path, pids, args, headers):
+    try:
+        return h2load(port, path, pids, args.conns, args.duration, headers,
+                      streams=args.streams)
+    except RuntimeError as e:
+        return {"error": str(e).splitlines()[0]}
+
+
+def print_row(label, row):
+    h1 = row.get("h1", {})
+    h2 = row.get("h2c", {})
+    print(f"  {label}: h1 {h1.get('rps', 0):,.0f}/s p99 {fmt_ms(h1.get('p99_ms'))} ms "
+          f"(server CPU {h1.get('server_cpu', 0):.0f}%, wrk {h1.get('gen_cpu', 0):.0f}%, "
+          f"errors {h1.get('errors')}); h2c {h2.get('rps', 0):,.0f}/s "
+          f"(server CPU {h2.get('server_cpu', 0):.0f}%); answer {row.get('answer')}",
+          flush=True)
+
+
+def run_scale(args, results):
+    """100,000 domains over 50 zones and 2,000 endpoints: load, reload, RSS, q/s."""
+    zones_dir = os.path.join(OUT, "scale-zones")
+    gen = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_zones.py"),
+                          zones_dir, "--domains", str(args.scale_domains)],
+                         capture_output=True, text=True, check=True)
+    meta = json.loads(gen.stdout.strip().splitlines()[-1])
+    sample = os.path.join(OUT, "scale-paths.txt")
+    with open(sample, "w") as f:
+        for host in meta["sample_hosts"]:
+            f.write(f"/resolve?host={host}\n")
+    example_paths = os.path.join(OUT, "example-paths.txt")
+    with open(example_paths, "w") as f:
+        for host in ["api.example.com", "img.example.com"]:
+            f.write(f"/resolve?host={host}\n")
+    xff = [f"X-Forwarded-For: {CLIENT_IP}"]
+    scale = results.setdefault("scale", {"config": meta})
+
+    # Cold load: process start until /healthz answers (it binds after loading).
+    peak = [0]
+    stop_sampling = threading.Event()
+    big = None
+
+    def sample_rss():
+        while not stop_sampling.is_set():
+            try:
+                peak[0] = max(peak[0], rss_kb(big.pid))
+            except (OSError, AttributeError):
+                pass
+            time.sleep(0.01)
+
+    others = []
+    started = time.monotonic()
+    config = httpdns_config("scale", PORTS["scale"], PORTS["scale_admin"], zones_dir)
+    big = Server("scale", [HTTPDNS, "--config", config, "--no-watch"],
+                 env={"HTTPDNS_ADMIN_TOKEN": ADMIN_TOKEN})
+    sampler = threading.Thread(target=sample_rss, daemon=True)
+    sampler.start()
+    try:
+        wait_http(PORTS["scale"], "/healthz", timeout=300)
+        scale["cold_load_s"] = time.monotonic() - started
+        time.sleep(0.5)
+        scale["rss_after_load_mb"] = rss_kb(big.pid) / 1024
+        scale["peak_rss_cold_load_mb"] = rss_kb(big.pid, "VmHWM") / 1024
+        reloads = []
+        for _ in range(3):
+            t0 = time.monotonic()
+            status, _, body = http_get(PORTS["scale_admin"], "/admin/reload",
+                                       {"Authorization": f"Bearer {ADMIN_TOKEN}"}, "POST")
+            reloads.append(time.monotonic() - t0)
+            if status != 200:
+                raise RuntimeError(f"reload failed: {status} {body[:300]!r}")
+        scale["reload_s"] = statistics.median(reloads)
+        scale["reload_s_all"] = reloads
+        scale["rss_after_reloads_mb"] = rss_kb(big.pid) / 1024
+        scale["peak_rss_mb"] = rss_kb(big.pid, "VmHWM") / 1024
+        # Throughput: the scale config, the example config (same rotating-host script)
+        # and a control (the same 100,000 domains with 4 endpoints per zone, to tell the
+        # cost of many domains from the cost of ranking 40-endpoint zones), in
+        # alternating rounds so drift on a shared machine hits all three alike.
+        small_dir = os.path.join(OUT, "scale-zones-small")
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_zones.py"),
+                        small_dir, "--domains", str(args.scale_domains), "--endpoints", "200"],
+                       capture_output=True, text=True, check=True)
+        others.append(start_httpdns("example-scale", PORTS["scale_example"],
+                                    PORTS["scale_example_admin"], os.path.join(ROOT, "zones")))
+        others.append(start_httpdns("scale-small", PORTS["scale_small"],
+                                    PORTS["scale_small_admin"], small_dir))
+        scale["example_rss_mb"] = rss_kb(others[0].pid) / 1024
+        runs = {"scale_h1": [], "example_h1": [], "small_zones_h1": []}
+        each = max(3, args.duration // 2)
+        for _ in range(args.scale_rounds):
+            for key, port, pid, paths in [
+                ("scale_h1", PORTS["scale"], big.pid, sample),
+                ("example_h1", PORTS["scale_example"], others[0].pid, example_paths),
+                ("small_zones_h1", PORTS["scale_small"], others[1].pid, sample),
+            ]:
+                runs[key].append(wrk(port, "/", [pid], args.conns, each, xff, paths_file=paths))
+            scale["rss_under_load_mb"] = max(scale.get("rss_under_load_mb", 0),
+                                             rss_kb(big.pid) / 1024)
+        for key, rows in runs.items():
+            best = sorted(rows, key=lambda r: r["rps"])[len(rows) // 2]
+            scale[key] = dict(best, all_rps=[r["rps"] for r in rows])
+        scale["peak_rss_mb"] = max(scale["peak_rss_mb"], peak[0] / 1024)
+    finally:
+        stop_sampling.set()
+        big.stop()
+        for o in others:
+            o.stop()
+    print(f"  scale: cold load {scale['cold_load_s']:.2f}s, reload {scale['reload_s']:.2f}s, "
+          f"RSS {scale['rss_after_load_mb']:.0f} MB after load, peak {scale['peak_rss_mb']:.0f} MB; "
+          f"{scale['scale_h1']['rps']:,.0f}/s vs example {scale['example_h1']['rps']:,.0f}/s",
+          flush=True)
+
+
+class Prober:
+    """Asks /resolve in a loop on keep-alive connections, recording (sent, answer)."""
+
+    def __init__(self, port, path, threads=2):
+        self.port, self.path = port, path
+        self.samples = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        while not self.stop.is_set():
+            sent = time.monotonic()
+            try:
+                conn.request("GET", self.path)
+                body = json.loads(conn.getresponse().read())
+            except (OSError, http.client.HTTPException, ValueError):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                continue
+            with self.lock:
+                self.samples.append((sent, body["answers"][0]))
+
+    def close(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=10)
+
+    def clean_after(self, t0, is_bad):
+        """Seconds from t0 until the first probe sent after which no answer is bad;
+        also the number of probes sent after t0."""
+        with self.lock:
+            after = [(s, a) for s, a in self.samples if s >= t0]
+        last_bad = max((s for s, a in after if is_bad(a)), default=None)
+        if last_bad is None:
+            first = min((s for s, _ in after), default=t0)
+            return first - t0, len(after)
+        later = [s for s, _ in after if s > last_bad]
+        return ((min(later) if later else last_bad) - t0), len(after)
+
+
+def background_load(port, path, seconds, headers=()):
+    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c16", f"-d{seconds}s"]
+    for h in headers:
+        cmd += ["-H", h]
+    cmd.append(f"http://127.0.0.1:{port}{path}")
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run_failover(args, results):
+    fo = results.setdefault("failover", {})
+    # (a) Drain through the admin API, under load.
+    ours = start_httpdns("failover", PORTS["httpdns"], PORTS["httpdns_admin"],
+                         os.path.join(ROOT, "zones"))
+    load = None
+    try:
+        load = background_load(PORTS["httpdns"], f"/resolve?host={HOST}", 30,
+                               [f"X-Forwarded-For: {CLIENT_IP}"])
+        prober = Prober(PORTS["httpdns"], f"/resolve?host={HOST}&ip={CLIENT_IP}")
+        auth = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+        visible, admin_rtt, probes = [], [], []
+        for _ in range(args.failover_rounds):
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            status, _, body = http_get(PORTS["httpdns_admin"], "/admin/zones/gz-telecom/drain",
+                                       auth, "POST", json.dumps({"weight": 0, "reason": "bench"}))
+            admin_rtt.append(time.monotonic() - t0)
+            if status != 200:
+                raise RuntimeError(f"drain failed: {status} {body!r}")
+            time.sleep(0.5)
+            took, n = prober.clean_after(t0, lambda a: a.get("zone") == "gz-telecom")
+            visible.append(took)
+            probes.append(n)
+            http_get(PORTS["httpdns_admin"], "/admin/zones/gz-telecom/drain", auth, "DELETE")
+        prober.close()
+        fo["drain"] = {"visible_ms": [v * 1000 for v in visible],
+                       "admin_rtt_ms": [v * 1000 for v in admin_rtt],
+                       "probes_after": probes}
+    finally:
+        if load:
+            load.terminate()
+            load.wait()
+        ours.stop()
+    print(f"  drain visible after: max {max(fo['drain']['visible_ms']):.1f} ms "
+          f"(admin round trip max {max(fo['drain']['admin_rtt_ms']):.1f} ms)", flush=True)
+
+    # (b) Kill a real endpoint listener; tcp health checks on 127.0.1.x.
+    interval, rise, fall = 200, 2, 2
+    hc_dir = os.path.join(OUT, "hc-zones")
+    os.makedirs(hc_dir, exist_ok=True)
+    port = PORTS["hc_endpoint"]
+    check = (f'{{ type = "tcp", port = {port}, interval_ms = {interval}, timeout_ms = 100, '
+             f'rise = {rise}, fall = {fall} }}')
+    with open(os.path.join(hc_dir, "hc.toml"), "w") as f:
+        f.write(f'''[[zone]]
+name = "home"
+endpoints = ["127.0.1.11", "127.0.1.12", "127.0.1.13"]
+failover = ["backup"]
+health_check = {check}
+
+[[zone]]
+name = "backup"
+endpoints = ["127.0.1.21"]
+health_check = {check}
+
+[[domain]]
+name = "hc.bench.test"
+ttl = 5
+zones = ["home", "backup"]
+default_zone = "home"
+''')
+    listeners = {}
+
+    def listen(ip):
+        code = ("import socket,sys\n"
+                "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                f"s.bind(('{ip}', {port})); s.listen(128)\n"
+                "while True:\n  c,_=s.accept(); c.close()\n")
+        listeners[ip] = subprocess.Popen([sys.executable, "-c", code])
+
+    for ip in ["127.0.1.11", "127.0.1.12", "127.0.1.13", "127.0.1.21"]:
+        listen(ip)
+    hc = start_httpdns("health", PORTS["hc"], PORTS["hc_admin"], hc_dir)
+    load = None
+    try:
+        load = background_load(PORTS["hc"], "/resolve?host=hc.bench.test", 60)
+        prober = Prober(PORTS["hc"], "/resolve?host=hc.bench.test&ip=192.0.2.1")
+        time.sleep(1.0)
+        out = []
+        victim = "127.0.1.11"
+        for _ in range(args.failover_rounds):
+            # Wait until the victim is in answers (up), then kill its listener.
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                with prober.lock:
+                    last = prober.samples[-1][1] if prober.samples else {}
+                if victim in last.get("ips", []):
+                    break
+                time.sleep(0.02)
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            listeners[victim].kill()
+            listeners[victim].wait()
+            time.sleep(interval * (fall + 3) / 1000)
+            took, _ = prober.clean_after(t0, lambda a: victim in a.get("ips", []))
+            out.append(took * 1000)
+            listen(victim)
+            time.sleep(interval * (rise + 2) / 1000)
+        prober.close()
+        fo["endpoint"] = {"out_ms": out, "interval_ms": interval, "rise": rise, "fall": fall,
+                          "bound_ms": fall * interval + interval}
+    finally:
+        if load:
+            load.terminate()
+            load.wait()
+        hc.stop()
+        for p in listeners.values():
+            p.kill()
+            p.wait()
+    print(f"  dead endpoint out after: max {max(fo['endpoint']['out_ms']):.0f} ms "
+          f"(bound {fo['endpoint']['bound_ms']} ms)", flush=True)
+
+
+# ---------------------------------------------------------------- report
+
+
+def machine():
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) // 1024 // 1024
+    return f"{os.cpu_count()} × {model}, {mem} GiB RAM, Linux {platform.release()}"
+
+
+def busy_compilers():
+    count = 0
+    for name in ("rustc", "cargo", "javac"):
+        out = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout
+        count += len(out.split())
+    return count
+
+
+def ratio(a, b):
+    return f"{100 * a / b:.0f}%" if a and b else "n/a"
+
+
+def report(results, args):
+    t = results.get("throughput", {})
+    lines = []
+    add = lines.append
+    add(f"Run {results['date']} on {results['machine']}; commit {results['commit']}.")
+    add(f"Command: `bash bench/run.sh` (duration {args.duration}s per row, {args.conns} "
+        f"connections, h2c {args.streams} streams/connection; server on CPU {SERVER_CPU}, "
+        f"load generator on CPU {LOAD_CPU}). Load average at start {results['loadavg']}; "
+        f"compiler processes of other users at start/end: {results['compilers_start']}/"
+        f"{results.get('compilers_end', '?')}.")
+    add("")
+    if "criterion" in results:
+        add("| scheduler hot path (criterion) | ns/op | target |")
+        add("|---|---:|---|")
+        for name, ns in results["criterion"].items():
+            add(f"| {name} | {ns:,.0f} | < 2,000 {'✅' if ns < 2000 else '❌'} |")
+        add("")
+    if t:
+        hello = (t.get("axum hello (ceiling)") or {}).get("h1", {}).get("rps")
+        hello2 = (t.get("axum hello (ceiling)") or {}).get("h2c", {}).get("rps")
+        dd = (t.get("dnsdist DoH (SpoofAction)") or {}).get("h1", {}).get("rps")
+        dd2 = (t.get("dnsdist DoH (SpoofAction)") or {}).get("h2c", {}).get("rps")
+        add("| server (same client IP, same answer table) | HTTP/1.1 q/s (wrk) | % of hello | "
+            "× dnsdist | p50 / p99 / p99.9 ms at peak | server CPU | h2c q/s (h2load) | "
+            "× dnsdist h2c | answer |")
+        add("|---|---:|---:|---:|---|---:|---:|---:|---|")
+        for label, row in t.items():
+            if row is None:
+                add(f"| {label} | n/a (no DoH in this build) | | | | | | | |")
+                continue
+            h1, h2 = row["h1"], row.get("h2c", {})
+            x = f"{h1['rps'] / dd:.2f}×" if dd else "n/a"
+            x2 = f"{h2['rps'] / dd2:.2f}×" if dd2 and h2.get("rps") else "n/a"
+            h2s = f"{h2['rps']:,.0f}" if h2.get("rps") else "n/a"
+            err = f" ({h1['errors']} errors)" if h1["errors"] else ""
+            bound = " **generator-bound**" if h1["gen_cpu"] > 90 and h1["server_cpu"] < 90 else ""
+            add(f"| {label} | {h1['rps']:,.0f}{err} | {ratio(h1['rps'], hello)} | {x} | "
+                f"{fmt_ms(h1['p50_ms'])} / {fmt_ms(h1['p99_ms'])} / {fmt_ms(h1['p999_ms'])} | "
+                f"{h1['server_cpu']:.0f}% (wrk {h1['gen_cpu']:.0f}%){bound} | {h2s} | {x2} | "
+                f"{', '.join(row.get('answer') or [])} |")
+        add("")
+        add("| fixed rate at half of peak (h2load --h1 --rps) | connections | target q/s | "
+            "achieved | p50 ms | p99 ms | p99.9 ms | server CPU |")
+        add("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for label, row in t.items():
+            for conns, h in (row or {}).get("h1_half", {}).items():
+                add(f"| {label} | {conns} | {h['target_rps']:,} | {h['rps']:,.0f} | "
+                    f"{fmt_ms(h.get('p50_ms'))} | {fmt_ms(h.get('p99_ms'))} | "
+                    f"{fmt_ms(h.get('p999_ms'))} | {h['server_cpu']:.0f}% |")
+        add("")
+        if hello2:
+            add(f"h2c ceiling (hello): {hello2:,.0f} q/s; /resolve h2c is "
+                f"{ratio((t.get('httpdns /resolve') or {}).get('h2c', {}).get('rps'), hello2)} of it.")
+            add("")
+    s = results.get("scale")
+    if s and "cold_load_s" in s:
+        c = s["config"]
+        drop = 100 * (1 - s["scale_h1"]["rps"] / s["example_h1"]["rps"])
+        add(f"| scale: {c['domains']:,} domains, {c['zones']} zones, {c['endpoints']:,} endpoints "
+            f"({c['bytes'] / 1e6:.0f} MB of TOML in {c['files']} files) | value | target |")
+        add("|---|---:|---|")
+        add(f"| cold load (start → /healthz answers) | {s['cold_load_s']:.2f} s | < 2 s "
+            f"{'✅' if s['cold_load_s'] < 2 else '❌'} |")
+        add(f"| reload (POST /admin/reload, median of 3) | {s['reload_s']:.2f} s | |")
+        add(f"| RSS after load / after 3 reloads / under query load | {s['rss_after_load_mb']:.0f} / "
+            f"{s['rss_after_reloads_mb']:.0f} / {s['rss_under_load_mb']:.0f} MB | < 300 MB "
+            f"{'✅' if max(s['rss_after_load_mb'], s['rss_under_load_mb']) < 300 else '❌'} |")
+        add(f"| peak RSS (during load and reloads, VmHWM) | {s['peak_rss_mb']:.0f} MB | < 300 MB "
+            f"{'✅' if s['peak_rss_mb'] < 300 else '❌'} |")
+        add(f"| /resolve q/s, rotating hosts, median of {len(s['scale_h1']['all_rps'])} alternating "
+            f"runs: scale vs example config | "
+            f"{s['scale_h1']['rps']:,.0f} vs {s['example_h1']['rps']:,.0f} ({-drop:+.1f}%) | "
+            f"drop ≤ 10% {'✅' if drop <= 10 else '❌'} |")
+        if "small_zones_h1" in s:
+            small = s["small_zones_h1"]["rps"]
+            add(f"| control: same 100,000 domains, 4 endpoints per zone (200 in all) | "
+                f"{small:,.0f} ({100 * (small / s['example_h1']['rps'] - 1):+.1f}% vs example) | |")
+        add("")
+    f = results.get("failover")
+    if f and "drain" in f:
+        d, e = f["drain"], f.get("endpoint")
+        add("| failover under load | median | max | target |")
+        add("|---|---:|---:|---|")
+        add(f"| drain (POST /admin/zones/gz-telecom/drain, weight 0) → no answer names the zone | "
+            f"{statistics.median(d['visible_ms']):.1f} ms | {max(d['visible_ms']):.1f} ms | "
+            f"< 100 ms {'✅' if max(d['visible_ms']) < 100 else '❌'} |")
+        add(f"| … of which the admin call's own round trip (state file fsync) | "
+            f"{statistics.median(d['admin_rtt_ms']):.1f} ms | {max(d['admin_rtt_ms']):.1f} ms | |")
+        if e:
+            add(f"| dead endpoint (listener killed) → out of answers; tcp check interval "
+                f"{e['interval_ms']} ms, rise {e['rise']}, fall {e['fall']} | "
+                f"{statistics.median(e['out_ms']):.0f} ms | {max(e['out_ms']):.0f} ms | "
+                f"≤ fall × interval + interval = {e['bound_ms']} ms "
+                f"{'✅' if max(e['out_ms']) <= e['bound_ms'] else '❌'} |")
+        add("")
+    return "\n".join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--duration", type=int, default=int(os.environ.get("DURATION", 10)))
+    p.add_argument("--conns", type=int, default=int(os.environ.get("CONNS", 64)))
+    p.add_argument("--streams", type=int, default=int(os.environ.get("STREAMS", 4)))
+    p.add_argument("--latency-conns", type=int,
+                   default=int(os.environ.get("LATENCY_CONNS", 16)))
+    p.add_argument("--scale-domains", type=int, default=100_000)
+    p.add_argument("--failover-rounds", type=int, default=5)
+    p.add_argument("--scale-rounds", type=int, default=3)
+    p.add_argument("--only", default="throughput,scale,failover")
+    p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--criterion", help="file with `cargo bench --bench scheduler` output")
+    args = p.parse_args()
+    os.makedirs(OUT, exist_ok=True)
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    results = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(), "commit": commit,
+        "loadavg": open("/proc/loadavg").read().split()[0],
+        "compilers_start": busy_compilers(),
+    }
+    if args.criterion and os.path.exists(args.criterion):
+        results["criterion"] = parse_criterion(open(args.criterion).read())
+    only = args.only.split(",")
+    if "throughput" in only:
+        print("throughput and latency:", flush=True)
+        run_throughput(args, results)
+    if "scale" in only:
+        print("scale:", flush=True)
+        run_scale(args, results)
+    if "failover" in only:
+        print("failover:", flush=True)
+        run_failover(args, results)
+    results["compilers_end"] = busy_compilers()
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    table = report(results, args)
+    with open(os.path.join(OUT, "report.md"), "w") as f:
+        f.write(table + "\n")
+    print()
+    print(table)
+
+
+def parse_criterion(text):
+    found = {}
+    for m in re.finditer(r"^(\S+/\S+)\s*\n?\s*time:\s+\[\S+ \S+ ([\d.]+) (\S+) ", text, re.M):
+        value, unit = float(m.group(2)), m.group(3)
+        found[m.group(1)] = value * {"ns": 1, "µs": 1e3, "us": 1e3, "ms": 1e6}[unit]
+    return found
+
+
+if __name__ == "__main__":
+    main()
