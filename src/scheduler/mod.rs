@@ -344,16 +344,20 @@ mod tests {
         assert_eq!(d.answer.v4, vec!["192.0.2.2".parse::<IpAddr>().unwrap()]);
     }
 
+    /// Every endpoint of every zone down.
+    fn all_down(m: &Model) -> Down {
+        Down(
+            m.zones
+                .iter()
+                .flat_map(|z| z.endpoints.iter().map(|e| e.ip))
+                .collect(),
+        )
+    }
+
     #[test]
     fn everything_down_fails_open_to_the_home_zone() {
         let m = model();
-        let all: Vec<String> = m
-            .zones
-            .iter()
-            .flat_map(|z| z.endpoints.iter().map(|e| e.ip.to_string()))
-            .collect();
-        let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        let d = decide_for(&m, &down(&all), &telecom(), 1);
+        let d = decide_for(&m, &all_down(&m), &telecom(), 1);
         assert!(d.fail_open);
         assert_eq!(d.answer.zone, m.zone_id("south").unwrap());
         assert_eq!(d.answer.v4.len(), 2);
@@ -374,13 +378,7 @@ mod tests {
     #[test]
     fn failing_open_prefers_the_zone_that_was_good_last() {
         let m = model();
-        let all: Vec<String> = m
-            .zones
-            .iter()
-            .flat_map(|z| z.endpoints.iter().map(|e| e.ip.to_string()))
-            .collect();
-        let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        let live = DownSince(down(&all), "198.51.100.2".parse().unwrap());
+        let live = DownSince(all_down(&m), "198.51.100.2".parse().unwrap());
         let d = decide_for(&m, &live, &telecom(), 1);
         assert!(d.fail_open && d.failover);
         assert_eq!(d.answer.zone, m.zone_id("east").unwrap());
