@@ -501,3 +501,31 @@ async fn without_a_token_the_admin_api_stays_off_unless_insecure_loopback() {
         .expect("refused");
     assert!(err.to_string().contains("loopback"), "{err}");
 }
+
+#[tokio::test]
+async fn endpoint_disable_body_is_optional_but_must_be_json_when_given() {
+    let s = common::start_example().await;
+    let url = s.admin_url("/admin/endpoints/203.0.113.10/disable");
+    let empty = s
+        .client
+        .post(&url)
+        .bearer_auth(common::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status().as_u16(), 200);
+    let garbled = s
+        .client
+        .post(&url)
+        .bearer_auth(common::ADMIN_TOKEN)
+        .body("{reason")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbled.status().as_u16(), 400);
+    let body: Value = garbled.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("invalid JSON"),
+        "{body}"
+    );
+}

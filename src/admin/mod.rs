@@ -23,7 +23,7 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, json_body};
+use crate::api::{ApiError, json_body, optional_json_body, parse_ip};
 use crate::reload::Reloader;
 use crate::resolver::Resolver;
 use crate::state::{ALL_DOMAINS, Change};
@@ -201,10 +201,7 @@ async fn undrain(
 }
 
 fn known_endpoint(resolver: &Resolver, ip: &str) -> Result<IpAddr, ApiError> {
-    let ip: IpAddr = ip
-        .parse::<IpAddr>()
-        .map_err(|_| ApiError::BadRequest(format!("{ip:?} is not an IP address")))?
-        .to_canonical();
+    let ip = parse_ip(ip, "endpoint")?;
     let snapshot = resolver.snapshot();
     if snapshot
         .model
@@ -233,15 +230,7 @@ async fn disable(
     Path(ip): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let bytes = axum::body::to_bytes(body, state.max_body_bytes)
-        .await
-        .map_err(|_| ApiError::BadRequest("body too large".into()))?;
-    let body: ReasonBody = if bytes.iter().all(u8::is_ascii_whitespace) {
-        ReasonBody::default()
-    } else {
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
-    };
+    let body: ReasonBody = optional_json_body(body, state.max_body_bytes).await?;
     let ip = known_endpoint(&state.resolver, &ip)?;
     apply(
         &state,
@@ -348,11 +337,7 @@ async fn explain(
     let ip = query
         .ip
         .ok_or_else(|| ApiError::BadRequest("missing ip parameter".into()))?;
-    let ip: IpAddr = ip
-        .trim()
-        .parse::<IpAddr>()
-        .map_err(|_| ApiError::BadRequest(format!("ip {ip:?} is not an IP address")))?
-        .to_canonical();
+    let ip = parse_ip(&ip, "ip")?;
     let normalized = crate::model::normalize_host(&host);
     let explanation = state
         .resolver

@@ -140,11 +140,7 @@ pub(super) async fn resolve(
     let explicit = params
         .ip
         .as_deref()
-        .map(|ip| {
-            ip.trim()
-                .parse::<IpAddr>()
-                .map_err(|_| bad(format!("ip {ip:?} is not an IP address")))
-        })
+        .map(|ip| super::parse_ip(ip, "ip"))
         .transpose()?;
 
     let (ip, _source) = client_ip(peer.ip(), &headers, &snapshot.trusted_proxies, explicit);
