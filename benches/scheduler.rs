@@ -7,8 +7,9 @@
 //!   `speed::evidence` + `ranking::cost`). Between batches of iterations a rotating tenth
 //!   of the endpoints flips up/down, so the decision walks failover chains and drops
 //!   down endpoints, as it does during an incident.
-//! - `resolver/decide_1000_endpoints`: the real `Resolver::decide` (metrics recorder
-//!   installed, as in the server) on the same model, everything healthy.
+//! - `resolver/decide_1000_endpoints`: one host through the real request path below the
+//!   front (`Resolver::request` → `for_client`: geo lookup and live view → `decide`;
+//!   metrics recorder installed, as in the server) on the same model, everything healthy.
 //! - `geoip/lookup`: the geo lookup alone, the part of both that is not scheduling.
 //!
 //! Run: `cargo bench --bench scheduler`. Target: under 2 µs per host (BENCH.md).
@@ -29,11 +30,11 @@ use httpdns::epoch::{Epoch, now_ms};
 use httpdns::geoip::{Geo, GeoDb};
 use httpdns::health::HealthChecks;
 use httpdns::model::{CidrSet, Domain, Endpoint, IpMap, Model, ZoneId};
-use httpdns::resolver::{FailoverLog, Live, Resolver};
+use httpdns::resolver::{Live, Resolver};
 use httpdns::scheduler::ranking::{self, Cost};
 use httpdns::scheduler::{self, AnswerLimits, Families, LiveView, Query};
 use httpdns::snapshot::Snapshot;
-use httpdns::speed::{self, Bucket, BucketStats, ReportItem, SpeedLimits, SpeedTable};
+use httpdns::speed::{self, Bucket, BucketStats, Sample, SpeedLimits, SpeedTable};
 use httpdns::state::StateStore;
 use tokio_util::sync::CancellationToken;
 
@@ -199,8 +200,8 @@ fn speed_table(model: &Model, geo: &Geo) -> SpeedTable {
     let now = now_ms();
     for (n, zone) in model.zones.iter().take(10).enumerate() {
         for (i, endpoint) in zone.endpoints.iter().enumerate() {
-            let item = ReportItem {
-                ip: endpoint.ip.to_string(),
+            let item = Sample {
+                ip: endpoint.ip,
                 rtt_ms: Some(20.0 + (i * 7 % 40) as f64),
                 ok: i % 5 != 0,
             };
@@ -290,15 +291,13 @@ fn resolver_decide(c: &mut Criterion) {
     let state_dir = tempfile::tempdir().unwrap();
     let snapshot = Snapshot::new(model(), geo_db(), Limits::default(), CidrSet::default());
     let epoch = Arc::new(Epoch::default());
-    let live = Arc::new(Live {
-        health: HealthChecks::new(Arc::clone(&epoch), CancellationToken::new()),
-        speed: SpeedTable::new(SpeedLimits::default()),
-        state: StateStore::open(state_dir.path(), false).unwrap(),
-        failovers: FailoverLog::default(),
-    });
+    let live = Arc::new(Live::with_speed(
+        HealthChecks::new(Arc::clone(&epoch), CancellationToken::new()),
+        SpeedTable::new(SpeedLimits::default()),
+        StateStore::open(state_dir.path(), false).unwrap(),
+    ));
     let resolver = Resolver::new(Arc::new(ArcSwap::from_pointee(snapshot)), epoch, live);
     let clients = clients();
-    let snapshot = resolver.snapshot();
     let mut group = c.benchmark_group("resolver");
     group.measurement_time(Duration::from_secs(5));
     let mut k = 0usize;
@@ -306,8 +305,9 @@ fn resolver_decide(c: &mut Criterion) {
         b.iter(|| {
             k = k.wrapping_add(1);
             let ip = clients[k % clients.len()];
-            let geo = snapshot.geo.lookup(black_box(ip));
-            black_box(resolver.decide(&snapshot, HOST, &geo, ip, Families::Both))
+            let request = resolver.request();
+            let context = request.for_client(black_box(ip));
+            black_box(context.decide(HOST, Families::Both))
         });
     });
     group.finish();

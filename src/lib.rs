@@ -5,6 +5,7 @@
 //! the request path reads lives in one immutable [`snapshot::Snapshot`] published with
 //! `arc-swap`; `server` wires listeners and tasks.
 
+pub mod accept;
 pub mod admin;
 pub mod api;
 pub mod config;
@@ -12,8 +13,10 @@ pub mod dns;
 pub mod epoch;
 pub mod geoip;
 pub mod health;
+pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod policy;
 pub mod reload;
 pub mod resolver;
 pub mod scheduler;

@@ -66,7 +66,7 @@ impl Reloader {
                     domains: built.model.domains().count(),
                     zones: built.model.zones.len(),
                 };
-                self.resolver.live().health.reconcile(&built.model);
+                self.resolver.live().reconcile_health(&built.model);
                 self.resolver.shared_snapshot().store(Arc::new(built));
                 *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
                 let epoch = self.resolver.epoch().bump();

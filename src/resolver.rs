@@ -1,8 +1,11 @@
 //! The one entry point every front (JSON `/resolve`, DoH, classic DNS) asks for answers.
 //!
 //! [`Resolver`] holds the published snapshot, the live state (health, speed reports,
-//! SRE overrides) and the epoch, and turns (client IP, host, families) into a scheduler
-//! [`Decision`]. Fronts parse their wire format, call this, and render; none of them
+//! SRE overrides) and the epoch. A front asks it once per request for a [`Request`]
+//! (the snapshot, loaded once), applies the shared policy (signing, client IP) and
+//! then asks for the [`RequestContext`] of its client: geo looked up once, live state
+//! read once, and every decision, explanation or speed report of the request made
+//! through it. Fronts parse their wire format, call this, and render; none of them
 //! reaches into the scheduler or the live tables, so every door steers the same way.
 
 use std::net::IpAddr;
@@ -19,15 +22,18 @@ use crate::model::{Domain, Endpoint, Model, ZoneId};
 use crate::scheduler::ranking::{self, Cost, Evidence};
 use crate::scheduler::{self, Decision, Families, LiveView, Query, SkipReason};
 use crate::snapshot::{SharedSnapshot, Snapshot};
-use crate::speed::{Bucket, BucketStats, SpeedTable};
+use crate::speed::{Bucket, BucketStats, ReportError, Sample, SpeedTable};
 use crate::state::{Overrides, StateStore};
 
-/// The live state the scheduler reads and health, speed and state write.
+/// The live state the scheduler reads: health (written by `health`), client speed
+/// reports (`speed`), SRE overrides (`state`) and the failover log. Its tables are
+/// private: a front asks for the operation it needs, so the owners' rules (validation,
+/// persistence, epoch bumps) cannot be skipped.
 pub struct Live {
-    pub health: HealthChecks,
-    pub speed: SpeedTable,
-    pub state: StateStore,
-    pub failovers: FailoverLog,
+    health: HealthChecks,
+    speed: SpeedTable,
+    state: StateStore,
+    failovers: FailoverLog,
 }
 
 impl Live {
@@ -38,12 +44,46 @@ impl Live {
         state: StateStore,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Self {
+        Self::with_speed(
+            HealthChecks::new(epoch, shutdown),
+            SpeedTable::new(crate::speed::SpeedLimits::default()),
+            state,
+        )
+    }
+
+    /// Live state from its parts (benches and tests that shape the speed table).
+    pub fn with_speed(health: HealthChecks, speed: SpeedTable, state: StateStore) -> Self {
         Self {
-            health: HealthChecks::new(epoch, shutdown),
-            speed: SpeedTable::new(crate::speed::SpeedLimits::default()),
+            health,
+            speed,
             state,
             failovers: FailoverLog::default(),
         }
+    }
+
+    /// Starts, keeps or stops health checks so they match `model`'s endpoints.
+    pub fn reconcile_health(&self, model: &Model) {
+        self.health.reconcile(model);
+    }
+
+    /// Every endpoint's health as of now (lock-free).
+    pub fn health(&self) -> Guard<Arc<HealthMap>> {
+        self.health.snapshot()
+    }
+
+    /// The SRE overrides in force (lock-free).
+    pub fn overrides(&self) -> Guard<Arc<Overrides>> {
+        self.state.current()
+    }
+
+    /// The owner of drains and disables: commits, persists and audits changes.
+    pub fn state(&self) -> &StateStore {
+        &self.state
+    }
+
+    /// Answers that left each home zone.
+    pub fn failovers(&self) -> &FailoverLog {
+        &self.failovers
     }
 }
 
@@ -92,6 +132,186 @@ pub struct Resolver {
     snapshot: SharedSnapshot,
     epoch: Arc<Epoch>,
     live: Arc<Live>,
+}
+
+/// One request's snapshot: everything a front checks before it knows the client
+/// (signing, limits, trusted proxies, DNS policy). Hold it for the whole request so
+/// every host in a batch sees the same model.
+pub struct Request<'r> {
+    resolver: &'r Resolver,
+    snapshot: Guard<Arc<Snapshot>>,
+}
+
+impl<'r> Request<'r> {
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// The context for answering `client_ip`: its geo, looked up once, and the live
+    /// state as of now. Every decision of the request goes through it.
+    pub fn for_client(&self, client_ip: IpAddr) -> RequestContext<'_> {
+        let snapshot: &Snapshot = &self.snapshot;
+        let geo = snapshot.geo.lookup(client_ip);
+        let live = &self.resolver.live;
+        RequestContext {
+            resolver: self.resolver,
+            snapshot,
+            client_ip,
+            live: LiveSnapshot {
+                model: &snapshot.model,
+                health: live.health.snapshot(),
+                overrides: live.state.current(),
+                speed: live.speed.bucket(&Bucket::of(&geo)),
+                now_ms: crate::epoch::now_ms(),
+            },
+            geo,
+        }
+    }
+}
+
+/// One request for one client: snapshot, client IP, geo and live view, built once and
+/// shared by every decision the request makes.
+pub struct RequestContext<'a> {
+    resolver: &'a Resolver,
+    snapshot: &'a Snapshot,
+    client_ip: IpAddr,
+    geo: Geo,
+    live: LiveSnapshot<'a>,
+}
+
+impl RequestContext<'_> {
+    pub fn client_ip(&self) -> IpAddr {
+        self.client_ip
+    }
+
+    pub fn geo(&self) -> &Geo {
+        &self.geo
+    }
+
+    pub fn snapshot(&self) -> &Snapshot {
+        self.snapshot
+    }
+
+    /// Decides the answer for `host` (normalised: lower case, no trailing dot), or
+    /// `None` when no configured domain has that name.
+    pub fn decide(&self, host: &str, families: Families) -> Option<Decision> {
+        let snapshot = self.snapshot;
+        let domain = snapshot.model.domain(host)?;
+        let decision = decide_with(
+            snapshot,
+            &self.live,
+            domain,
+            &self.geo,
+            self.client_ip,
+            families,
+        );
+        snapshot.answer_counters.increment(
+            &snapshot.model,
+            domain,
+            decision.answer.zone,
+            decision.failover,
+        );
+        if decision.failover || decision.fail_open {
+            self.resolver
+                .live
+                .failovers
+                .record(&snapshot.model.zone(decision.home).name, self.live.now_ms);
+        }
+        if decision.fail_open {
+            metrics::counter!("httpdns_fail_open_answers_total", "domain" => domain.name.to_string()).increment(1);
+            tracing::warn!(domain = %domain.name, "every zone in the chain is down: failing open");
+        }
+        Some(decision)
+    }
+
+    /// Records what this client measured connecting to `host`'s endpoints, for its
+    /// (carrier, province) bucket. All or nothing.
+    pub fn record_speed(&self, host: &str, samples: &[Sample]) -> Result<usize, ReportError> {
+        let model = &self.snapshot.model;
+        let domain = model
+            .domain(host)
+            .ok_or_else(|| ReportError::Invalid(format!("unknown host {host:?}")))?;
+        let is_endpoint = |candidate| {
+            domain
+                .zones
+                .iter()
+                .any(|&zone| model.zone(zone).endpoints.iter().any(|e| e.ip == candidate))
+        };
+        self.resolver.live.speed.record(
+            self.client_ip,
+            &self.geo,
+            samples,
+            is_endpoint,
+            self.live.now_ms,
+        )
+    }
+
+    /// Explains the decision for `host`: geo, rule, zones skipped and why, every
+    /// endpoint's cost terms, and the answer.
+    pub fn explain(&self, host: &str) -> Option<Explanation> {
+        let snapshot = self.snapshot;
+        let model = &snapshot.model;
+        let domain = model.domain(host)?;
+        let live = &self.live;
+        let geo = &self.geo;
+        let d = decide_with(snapshot, live, domain, geo, self.client_ip, Families::Both);
+        let name = |zone: ZoneId| model.zone(zone).name.to_string();
+        let mut zones = vec![d.home];
+        zones.extend(
+            model
+                .zone(d.home)
+                .failover
+                .iter()
+                .copied()
+                .filter(|z| domain.is_served_by(*z)),
+        );
+        let endpoints = zones
+            .iter()
+            .flat_map(|&zone| model.zone(zone).endpoints.iter().map(move |e| (zone, e)))
+            .map(|(zone, e)| EndpointScore {
+                zone: name(zone),
+                ip: e.ip,
+                weight: e.weight,
+                up: live.endpoint_up(zone, e),
+                cost: live.endpoint_cost(e, geo),
+            })
+            .collect();
+        Some(Explanation {
+            host: domain.name.to_string(),
+            client_ip: self.client_ip,
+            rule: d.rule.map(|i| domain.rules[i].name.to_string()),
+            home_zone: name(d.home),
+            skipped: d
+                .skipped
+                .iter()
+                .map(|(zone, reason)| SkippedZone {
+                    zone: name(*zone),
+                    reason: match reason {
+                        SkipReason::Unhealthy => "unhealthy: no endpoint passes health checks",
+                        SkipReason::Drained => "drained for this client",
+                    },
+                    keep_weight: live.zone_keep_share(*zone, domain) * 100.0,
+                })
+                .collect(),
+            endpoints,
+            answer_zone: name(d.answer.zone),
+            failover: d.failover,
+            fail_open: d.fail_open,
+            ttl: d.ttl,
+            ips: d.answer.v4,
+            ipsv6: d.answer.v6,
+            fallback: d
+                .fallback
+                .into_iter()
+                .map(|t| FallbackTier {
+                    zone: name(t.zone),
+                    ips: t.v4,
+                    ipsv6: t.v6,
+                })
+                .collect(),
+            geo: geo.clone(),
+        })
+    }
 }
 
 /// The live state as one request sees it: lock-free snapshots plus the clock.
@@ -212,12 +432,21 @@ impl Resolver {
         ))
     }
 
-    /// The snapshot to serve one request from; hold it for the whole request so every
-    /// host in a batch sees the same model.
+    /// Starts a request: the snapshot it is served from, loaded once.
+    pub fn request(&self) -> Request<'_> {
+        Request {
+            resolver: self,
+            snapshot: self.snapshot.load(),
+        }
+    }
+
+    /// The snapshot now published, for admin views and tools; a front starts a
+    /// [`Request`] instead.
     pub fn snapshot(&self) -> Guard<Arc<Snapshot>> {
         self.snapshot.load()
     }
 
+    /// The published snapshot, for the reloader (the one writer).
     pub fn shared_snapshot(&self) -> &SharedSnapshot {
         &self.snapshot
     }
@@ -228,114 +457,6 @@ impl Resolver {
 
     pub fn live(&self) -> &Live {
         &self.live
-    }
-
-    fn live_view<'a>(&'a self, model: &'a Model, geo: &Geo) -> LiveSnapshot<'a> {
-        LiveSnapshot {
-            model,
-            health: self.live.health.snapshot(),
-            overrides: self.live.state.current(),
-            speed: self.live.speed.bucket(&Bucket::of(geo)),
-            now_ms: crate::epoch::now_ms(),
-        }
-    }
-
-    /// Decides the answer for `host` (normalised: lower case, no trailing dot), or
-    /// `None` when no configured domain has that name.
-    pub fn decide(
-        &self,
-        snapshot: &Snapshot,
-        host: &str,
-        geo: &Geo,
-        client_ip: IpAddr,
-        families: Families,
-    ) -> Option<Decision> {
-        let domain = snapshot.model.domain(host)?;
-        let live = self.live_view(&snapshot.model, geo);
-        let decision = decide_with(snapshot, &live, domain, geo, client_ip, families);
-        snapshot.answer_counters.increment(
-            &snapshot.model,
-            domain,
-            decision.answer.zone,
-            decision.failover,
-        );
-        if decision.failover || decision.fail_open {
-            self.live
-                .failovers
-                .record(&snapshot.model.zone(decision.home).name, live.now_ms);
-        }
-        if decision.fail_open {
-            metrics::counter!("httpdns_fail_open_answers_total", "domain" => domain.name.to_string()).increment(1);
-            tracing::warn!(domain = %domain.name, "every zone in the chain is down: failing open");
-        }
-        Some(decision)
-    }
-
-    /// Explains the decision for `host` and `client_ip`: geo, rule, zones skipped and
-    /// why, every endpoint's cost terms, and the answer.
-    pub fn explain(&self, host: &str, client_ip: IpAddr) -> Option<Explanation> {
-        let snapshot = self.snapshot();
-        let model = &snapshot.model;
-        let domain = model.domain(host)?;
-        let geo = snapshot.geo.lookup(client_ip);
-        let live = self.live_view(model, &geo);
-        let d = decide_with(&snapshot, &live, domain, &geo, client_ip, Families::Both);
-        let name = |zone: ZoneId| model.zone(zone).name.to_string();
-        let mut zones = vec![d.home];
-        zones.extend(
-            model
-                .zone(d.home)
-                .failover
-                .iter()
-                .copied()
-                .filter(|z| domain.is_served_by(*z)),
-        );
-        let endpoints = zones
-            .iter()
-            .flat_map(|&zone| model.zone(zone).endpoints.iter().map(move |e| (zone, e)))
-            .map(|(zone, e)| EndpointScore {
-                zone: name(zone),
-                ip: e.ip,
-                weight: e.weight,
-                up: live.endpoint_up(zone, e),
-                cost: live.endpoint_cost(e, &geo),
-            })
-            .collect();
-        Some(Explanation {
-            host: domain.name.to_string(),
-            client_ip,
-            rule: d.rule.map(|i| domain.rules[i].name.to_string()),
-            home_zone: name(d.home),
-            skipped: d
-                .skipped
-                .iter()
-                .map(|(zone, reason)| SkippedZone {
-                    zone: name(*zone),
-                    reason: match reason {
-                        SkipReason::Unhealthy => "unhealthy: no endpoint passes health checks",
-                        SkipReason::Drained => "drained for this client",
-                    },
-                    keep_weight: live.zone_keep_share(*zone, domain) * 100.0,
-                })
-                .collect(),
-            endpoints,
-            answer_zone: name(d.answer.zone),
-            failover: d.failover,
-            fail_open: d.fail_open,
-            ttl: d.ttl,
-            ips: d.answer.v4,
-            ipsv6: d.answer.v6,
-            fallback: d
-                .fallback
-                .into_iter()
-                .map(|t| FallbackTier {
-                    zone: name(t.zone),
-                    ips: t.v4,
-                    ipsv6: t.v6,
-                })
-                .collect(),
-            geo,
-        })
     }
 }
 

@@ -25,7 +25,7 @@ use crate::reload::Reloader;
 use crate::resolver::{Live, Resolver};
 use crate::snapshot::{self, LoadError};
 use crate::state::{StateError, StateStore};
-use crate::tls::{self, Tls, TlsError};
+use crate::tls::{Tls, TlsError};
 
 /// Why the server could not start.
 #[derive(Debug, Error)]
@@ -100,7 +100,7 @@ impl Server {
         let shutdown = CancellationToken::new();
         let epoch = Arc::new(Epoch::default());
         let live = Arc::new(Live::new(Arc::clone(&epoch), state, shutdown.clone()));
-        live.health.reconcile(&loaded.model);
+        live.reconcile_health(&loaded.model);
         let resolver = Resolver::new(Arc::new(ArcSwap::from_pointee(loaded)), epoch, live);
         let reloader = Arc::new(Reloader::new(
             options.config_path.clone(),
@@ -132,16 +132,13 @@ impl Server {
         };
         let dns_addr = dns_sockets.as_ref().map(|sockets| sockets.addr);
 
-        let public_router = api::router(
-            AppState {
-                resolver: resolver.clone(),
-                max_body_bytes: config.limits.max_body_bytes,
-            },
-            config.limits.max_body_bytes,
-        )
+        let public_router = api::router(AppState {
+            resolver: resolver.clone(),
+            max_body_bytes: config.limits.max_body_bytes,
+        })
         .merge(dns::doh::router(dns.clone(), config.dns.max_query_bytes));
         let mut tasks = vec![
-            tls::serve(public, public_router, tls.clone(), shutdown.clone()),
+            crate::http::serve::serve(public, public_router, tls.clone(), shutdown.clone()),
             reload_on_sighup(Arc::clone(&reloader), shutdown.clone()),
         ];
         if let (Some(tls), Some(tls_config)) = (&tls, &config.tls) {
@@ -168,7 +165,7 @@ impl Server {
             let admin_tls = tls
                 .clone()
                 .filter(|_| config.tls.as_ref().is_some_and(|t| t.admin));
-            tasks.push(tls::serve(
+            tasks.push(crate::http::serve::serve(
                 listener,
                 admin_router,
                 admin_tls,

@@ -11,11 +11,10 @@ use std::sync::{Arc, OnceLock};
 use arc_swap::ArcSwap;
 use ipnetwork::IpNetwork;
 
-use crate::api::signing::Signing;
 use crate::config::{ConfigError, Limits, ServerConfig, zones};
-use crate::dns::{ApexError, DnsPolicy};
 use crate::geoip::{GeoDb, GeoIpError};
 use crate::model::{CidrSet, Domain, Model, ModelError, ZoneId};
+use crate::policy::{ApexError, DnsPolicy, Signing};
 use crate::scheduler::AnswerLimits;
 use metrics::Counter;
 

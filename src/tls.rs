@@ -1,42 +1,27 @@
-//! HTTPS for our HTTP listeners: rustls configuration, certificate reload, and one
-//! `serve` for an axum router over TLS or plaintext.
+//! HTTPS for our HTTP listeners: rustls configuration and certificate reload.
 //!
 //! The certificate lives in an `ArcSwap` behind a rustls `ResolvesServerCert`, so new
 //! handshakes pick up a renewed certificate while connections in flight keep theirs. A
 //! task polls the files' modification times and swaps in a pair that loads and matches;
 //! a broken pair is logged and the old one kept. ALPN offers HTTP/2 and HTTP/1.1.
-//! [`serve`] is the one way a listener is run, so the public and admin listeners get
-//! the same TLS, client-address and graceful-shutdown behaviour.
+//! Serving a router over it is [`crate::http::serve`]'s.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use axum::Router;
-use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use thiserror::Error;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tower_service::Service;
 
 use crate::config::TlsConfig;
-
-/// A client that has not finished its handshake by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long connections in flight get to finish after shutdown.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why certificates could not be loaded or made.
 #[derive(Debug, Error)]
@@ -202,81 +187,6 @@ impl Tls {
                 }
             }
         })
-    }
-}
-
-/// Serves `router` on `listener` until `shutdown`, over TLS when `tls` is given, else
-/// plaintext. Handlers see the peer as `ConnectInfo<SocketAddr>` either way.
-pub fn serve(
-    listener: TcpListener,
-    router: Router,
-    tls: Option<Tls>,
-    shutdown: CancellationToken,
-) -> JoinHandle<()> {
-    match tls {
-        None => tokio::spawn(async move {
-            let app = router.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(error) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-            {
-                tracing::error!(%error, "listener failed");
-            }
-        }),
-        Some(tls) => tokio::spawn(serve_tls(listener, router, tls.acceptor, shutdown)),
-    }
-}
-
-async fn serve_tls(
-    listener: TcpListener,
-    router: Router,
-    acceptor: TlsAcceptor,
-    shutdown: CancellationToken,
-) {
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    loop {
-        let (tcp, peer) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    tracing::debug!(%error, %peer, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let service = hyper::service::service_fn(
-                move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    router.clone().call(request)
-                },
-            );
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(error) = watcher.watch(connection.into_owned()).await {
-                tracing::debug!(%error, %peer, "connection ended with an error");
-            }
-        });
-    }
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after the drain timeout");
     }
 }
 

@@ -214,7 +214,7 @@ async fn signed_mode_refuses_unsigned_and_expired_requests() {
         max_validity_secs: 600,
     });
     let s = common::start_with(config, common::options(), Some(state)).await;
-    let signing = httpdns::api::signing::Signing::new(b"0123456789abcdef-app-secret".to_vec(), 600);
+    let signing = httpdns::policy::Signing::new(b"0123456789abcdef-app-secret".to_vec(), 600);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -23,7 +23,8 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, json_body, optional_json_body, parse_ip};
+use crate::http::{ApiError, json_body, optional_json_body, parse_ip};
+use crate::model::{Model, ZoneId};
 use crate::reload::Reloader;
 use crate::resolver::Resolver;
 use crate::state::{ALL_DOMAINS, Change};
@@ -99,11 +100,10 @@ fn parse_ramp(over: Option<&str>) -> Result<u64, ApiError> {
     Ok(u64::try_from(ramp.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn known_zone(resolver: &Resolver, zone: &str) -> Result<(), ApiError> {
-    match resolver.snapshot().model.zone_id(zone) {
-        Some(_) => Ok(()),
-        None => Err(ApiError::UnknownResource(format!("unknown zone {zone:?}"))),
-    }
+fn known_zone(model: &Model, zone: &str) -> Result<ZoneId, ApiError> {
+    model
+        .zone_id(zone)
+        .ok_or_else(|| ApiError::UnknownResource(format!("unknown zone {zone:?}")))
 }
 
 /// Applies a change, bumps the epoch, and answers with the zone's or endpoint's state.
@@ -111,7 +111,7 @@ async fn apply(state: &AdminState, actor: &Actor, change: Change) -> Result<Json
     let record = state
         .resolver
         .live()
-        .state
+        .state()
         .apply(change, &actor.0)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -144,7 +144,6 @@ async fn drain(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let body: DrainBody = json_body(body, state.max_body_bytes).await?;
-    known_zone(&state.resolver, &zone)?;
     if !body.weight.is_finite() || !(0.0..=100.0).contains(&body.weight) {
         return Err(ApiError::BadRequest(format!(
             "weight {} is outside 0..=100",
@@ -155,7 +154,7 @@ async fn drain(
     let mut domains = Vec::new();
     {
         let snapshot = state.resolver.snapshot();
-        let zone_id = snapshot.model.zone_id(&zone).unwrap_or_default();
+        let zone_id = known_zone(&snapshot.model, &zone)?;
         for name in &body.domains {
             let normalized = crate::model::normalize_host(name);
             match snapshot.model.domain(&normalized) {
@@ -191,7 +190,7 @@ async fn undrain(
     Path(zone): Path<String>,
     Query(query): Query<UndrainQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    known_zone(&state.resolver, &zone)?;
+    known_zone(&state.resolver.snapshot().model, &zone)?;
     let change = Change::Undrain {
         zone,
         over_ms: parse_ramp(query.over.as_deref())?,
@@ -266,8 +265,8 @@ async fn reload(State(state): State<AdminState>) -> Result<Json<Value>, ApiError
 async fn zones(State(state): State<AdminState>) -> Json<Value> {
     let snapshot = state.resolver.snapshot();
     let live = state.resolver.live();
-    let health = live.health.snapshot();
-    let overrides = live.state.current();
+    let health = live.health();
+    let overrides = live.overrides();
     let now = crate::epoch::now_ms();
     let zones: Vec<Value> = snapshot
         .model
@@ -307,7 +306,7 @@ async fn zones(State(state): State<AdminState>) -> Json<Value> {
                         .collect()
                 })
                 .unwrap_or_default();
-            let failovers = live.failovers.snapshot(&zone.name);
+            let failovers = live.failovers().snapshot(&zone.name);
             json!({
                 "zone": zone.name,
                 "failover": zone.failover.iter().map(|z| &snapshot.model.zone(*z).name).collect::<Vec<_>>(),
@@ -341,7 +340,9 @@ async fn explain(
     let normalized = crate::model::normalize_host(&host);
     let explanation = state
         .resolver
-        .explain(&normalized, ip)
+        .request()
+        .for_client(ip)
+        .explain(&normalized)
         .ok_or_else(|| ApiError::UnknownResource(format!("unknown host {host:?}")))?;
     Ok(Json(serde_json::to_value(explanation).unwrap_or_default()))
 }
@@ -349,7 +350,7 @@ async fn explain(
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     // Drain state is a function of time (ramps): compute it when scraped.
     let snapshot = state.resolver.snapshot();
-    let overrides = state.resolver.live().state.current();
+    let overrides = state.resolver.live().overrides();
     let now = crate::epoch::now_ms();
     for zone in &snapshot.model.zones {
         metrics::gauge!("httpdns_zone_keep_weight_percent", "zone" => zone.name.to_string())

@@ -1,17 +1,58 @@
-//! `POST /report`: SDK speed reports, validated and handed to the speed table.
+//! `POST /report`: SDK speed reports, validated and handed to the resolver.
+//!
+//! The JSON body is this front's wire shape; the speed table sees typed samples.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::client_ip::client_ip;
-use super::{ApiError, AppState, json_body};
+use super::{ApiError, AppState};
+use crate::http::json_body;
 use crate::model::normalize_host;
-use crate::speed::{ReportBody, ReportError};
+use crate::policy::client_ip::client_ip;
+use crate::speed::{ReportError, Sample};
+
+/// One SDK measurement as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportItem {
+    ip: String,
+    rtt_ms: Option<f64>,
+    ok: bool,
+}
+
+/// The `POST /report` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportBody {
+    host: String,
+    reports: Vec<ReportItem>,
+}
+
+fn samples(items: &[ReportItem]) -> Result<Vec<Sample>, ApiError> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let ip = item.ip.trim().parse::<IpAddr>().map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "reports[{i}].ip {:?} is not an IP address",
+                    item.ip
+                ))
+            })?;
+            Ok(Sample {
+                ip,
+                rtt_ms: item.rtt_ms,
+                ok: item.ok,
+            })
+        })
+        .collect()
+}
 
 pub(super) async fn report(
     State(app): State<AppState>,
@@ -20,31 +61,17 @@ pub(super) async fn report(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let report: ReportBody = json_body(body, app.max_body_bytes).await?;
-    let snapshot = app.resolver.snapshot();
-    let host = normalize_host(&report.host);
-    let model = &snapshot.model;
-    let domain = model
-        .domain(&host)
-        .ok_or_else(|| ApiError::BadRequest(format!("unknown host {:?}", report.host)))?;
-    let (ip, _) = client_ip(peer.ip(), &headers, &snapshot.trusted_proxies, None);
-    let geo = snapshot.geo.lookup(ip);
-    let is_endpoint = |candidate| {
-        domain
-            .zones
-            .iter()
-            .any(|&zone| model.zone(zone).endpoints.iter().any(|e| e.ip == candidate))
-    };
-    let accepted = app
-        .resolver
-        .live()
-        .speed
-        .record(
-            ip,
-            &geo,
-            &report.reports,
-            is_endpoint,
-            crate::epoch::now_ms(),
-        )
+    let samples = samples(&report.reports)?;
+    let request = app.resolver.request();
+    let (ip, _) = client_ip(
+        peer.ip(),
+        &headers,
+        &request.snapshot().trusted_proxies,
+        None,
+    );
+    let accepted = request
+        .for_client(ip)
+        .record_speed(&normalize_host(&report.host), &samples)
         .map_err(|e| match e {
             ReportError::Invalid(message) => ApiError::BadRequest(message),
             limited @ ReportError::RateLimited(..) => ApiError::RateLimited(limited.to_string()),

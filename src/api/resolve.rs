@@ -8,10 +8,11 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::client_ip::client_ip;
 use super::{ApiError, AppState, EPOCH_HEADER};
 use crate::geoip::Geo;
+use crate::http::parse_ip;
 use crate::model::{Model, normalize_host, valid_host};
+use crate::policy::client_ip::client_ip;
 use crate::scheduler::{Families, Tier};
 
 #[derive(Deserialize)]
@@ -123,7 +124,8 @@ pub(super) async fn resolve(
 ) -> Result<Response, ApiError> {
     let params: ResolveParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|e| bad(format!("bad query string: {e}")))?;
-    let snapshot = app.resolver.snapshot();
+    let request = app.resolver.request();
+    let snapshot = request.snapshot();
     if let Some(signing) = &snapshot.signing {
         let now = crate::epoch::now_ms() / 1000;
         signing
@@ -140,40 +142,38 @@ pub(super) async fn resolve(
     let explicit = params
         .ip
         .as_deref()
-        .map(|ip| super::parse_ip(ip, "ip"))
+        .map(|ip| parse_ip(ip, "ip"))
         .transpose()?;
 
     let (ip, _source) = client_ip(peer.ip(), &headers, &snapshot.trusted_proxies, explicit);
-    let geo = snapshot.geo.lookup(ip);
+    let context = request.for_client(ip);
     let model = &snapshot.model;
     let epoch = app.resolver.epoch().current();
     let answers = hosts
         .into_iter()
-        .map(
-            |host| match app.resolver.decide(&snapshot, &host, &geo, ip, families) {
-                None => AnswerJson::Failed {
-                    host,
-                    error: "unknown_host",
-                },
-                Some(decision) => AnswerJson::Found {
-                    host,
-                    zone: &model.zone(decision.answer.zone).name,
-                    failover: decision.failover,
-                    ttl: decision.ttl,
-                    ips: decision.answer.v4,
-                    ipsv6: decision.answer.v6,
-                    fallback: decision
-                        .fallback
-                        .into_iter()
-                        .map(|t| TierJson::new(model, t))
-                        .collect(),
-                },
+        .map(|host| match context.decide(&host, families) {
+            None => AnswerJson::Failed {
+                host,
+                error: "unknown_host",
             },
-        )
+            Some(decision) => AnswerJson::Found {
+                host,
+                zone: &model.zone(decision.answer.zone).name,
+                failover: decision.failover,
+                ttl: decision.ttl,
+                ips: decision.answer.v4,
+                ipsv6: decision.answer.v6,
+                fallback: decision
+                    .fallback
+                    .into_iter()
+                    .map(|t| TierJson::new(model, t))
+                    .collect(),
+            },
+        })
         .collect();
     let body = ResolveResponse {
         client_ip: ip,
-        geo: &geo,
+        geo: context.geo(),
         epoch,
         answers,
     };

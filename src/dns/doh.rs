@@ -29,8 +29,9 @@ use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use serde::{Deserialize, Serialize};
 
 use super::handler::{DnsHandler, Reply, parse_name};
-use crate::api::ApiError;
-use crate::api::client_ip::client_ip;
+use crate::http::{ApiError, EPOCH_HEADER};
+use crate::policy::client_ip::client_ip;
+use crate::resolver::Request;
 
 pub const DNS_MESSAGE: &str = "application/dns-message";
 pub const DNS_JSON: &str = "application/dns-json";
@@ -56,15 +57,23 @@ struct GetParams {
     #[serde(rename = "type")]
     kind: Option<String>,
     edns_client_subnet: Option<String>,
+    /// Signature expiry and signature for `name=`, when signing is on.
+    t: Option<String>,
+    sign: Option<String>,
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError::BadRequest(message.into())
 }
 
-fn client(handler: &DnsHandler, peer: SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
-    let snapshot = handler.resolver().snapshot();
-    client_ip(peer.ip(), headers, &snapshot.trusted_proxies, None).0
+fn client(request: &Request<'_>, peer: SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
+    client_ip(
+        peer.ip(),
+        headers,
+        &request.snapshot().trusted_proxies,
+        None,
+    )
+    .0
 }
 
 async fn doh_get(
@@ -75,16 +84,28 @@ async fn doh_get(
 ) -> Result<Response, ApiError> {
     let params: GetParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|e| bad(format!("bad query string: {e}")))?;
-    let client = client(&handler, peer, &headers);
+    let request = handler.resolver().request();
+    let client = client(&request, peer, &headers);
     if let Some(dns) = params.dns {
         let bytes = BASE64URL
             .decode(dns.trim())
             .map_err(|e| bad(format!("dns parameter is not base64url: {e}")))?;
-        return wire_answer(&handler, &bytes, client);
+        return wire_answer(&handler, &request, &bytes, client);
     }
     if let Some(name) = params.name {
+        if let Some(signing) = &request.snapshot().signing {
+            signing
+                .verify(
+                    &name,
+                    params.t.as_deref(),
+                    params.sign.as_deref(),
+                    crate::epoch::now_ms() / 1000,
+                )
+                .map_err(ApiError::Forbidden)?;
+        }
         return json_answer(
             &handler,
+            &request,
             &name,
             params.kind.as_deref(),
             params.edns_client_subnet.as_deref(),
@@ -110,17 +131,19 @@ async fn doh_post(
             "content type {content_type:?} is not {DNS_MESSAGE}"
         )));
     }
-    let client = client(&handler, peer, &headers);
-    wire_answer(&handler, &body, client)
+    let request = handler.resolver().request();
+    let client = client(&request, peer, &headers);
+    wire_answer(&handler, &request, &body, client)
 }
 
 fn wire_answer(
     handler: &DnsHandler,
+    request: &Request<'_>,
     bytes: &[u8],
     client: std::net::IpAddr,
 ) -> Result<Response, ApiError> {
     let reply = handler
-        .handle(bytes, client)
+        .handle_in(request, bytes, client)
         .ok_or_else(|| bad("not a DNS query: shorter than a header, or a response"))?;
     let mut response = reply.to_stream().into_response();
     let headers = response.headers_mut();
@@ -133,7 +156,7 @@ fn wire_answer(
 /// (as on `/resolve`) so clients can tell when cached answers went stale.
 fn answer_headers(headers: &mut HeaderMap, reply: &Reply, handler: &DnsHandler) {
     let epoch = handler.resolver().epoch().current();
-    headers.insert(crate::api::EPOCH_HEADER, HeaderValue::from(epoch));
+    headers.insert(EPOCH_HEADER, HeaderValue::from(epoch));
     if let Some(ttl) = reply.min_ttl() {
         if let Ok(value) = HeaderValue::from_str(&format!("max-age={ttl}")) {
             headers.insert(header::CACHE_CONTROL, value);
@@ -197,6 +220,7 @@ fn parse_type(kind: Option<&str>) -> Result<RecordType, ApiError> {
 
 fn json_answer(
     handler: &DnsHandler,
+    started: &Request<'_>,
     name: &str,
     kind: Option<&str>,
     subnet: Option<&str>,
@@ -214,7 +238,7 @@ fn json_answer(
         edns.options_mut().insert(EdnsOption::Subnet(subnet));
         request.set_edns(edns);
     }
-    let reply = handler.handle_message(&request, client);
+    let reply = handler.answer_message(started, &request, client);
     let message = &reply.message;
     let records = |records: &[hickory_proto::rr::Record]| {
         records

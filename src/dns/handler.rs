@@ -1,8 +1,9 @@
 //! One DNS query in, one DNS answer out: the message logic every DNS transport shares.
 //!
 //! DoH, UDP and TCP hand the raw query and the client's address to [`DnsHandler`]; it
-//! parses the wire format (hickory-proto), applies ECS, asks [`Resolver::decide`] for
-//! A/AAAA answers and [`Authority`] for SOA/NS and negative answers, and returns a
+//! parses the wire format (hickory-proto), applies ECS, asks the resolver's request
+//! context for A/AAAA answers and the snapshot's apex policy for SOA/NS and negative
+//! answers, and returns a
 //! [`Reply`] that each transport encodes within its size limit. No steering happens here:
 //! the decision is the scheduler's, identical to `/resolve`.
 
@@ -16,9 +17,8 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::ecs::{self, Steering};
 use crate::model::{normalize_host, valid_host};
-use crate::resolver::Resolver;
+use crate::resolver::{Request, Resolver};
 use crate::scheduler::Families;
-use crate::snapshot::Snapshot;
 
 /// A DNS header is 12 bytes; anything shorter cannot even be answered FORMERR.
 const HEADER_LEN: usize = 12;
@@ -81,11 +81,17 @@ impl DnsHandler {
     /// `None`: nothing should be sent back — too short to carry an ID, or a response
     /// rather than a query (answering those invites loops).
     pub fn handle(&self, query: &[u8], client: IpAddr) -> Option<Reply> {
+        self.handle_in(&self.inner.resolver.request(), query, client)
+    }
+
+    /// [`Self::handle`] within a request the caller already started (DoH, which needs
+    /// the snapshot's trusted proxies to find the client first).
+    pub fn handle_in(&self, request: &Request<'_>, query: &[u8], client: IpAddr) -> Option<Reply> {
         if query.len() < HEADER_LEN || query[2] & 0x80 != 0 {
             return None;
         }
         match Message::from_vec(query) {
-            Ok(request) => Some(self.handle_message(&request, client)),
+            Ok(message) => Some(self.answer_message(request, &message, client)),
             Err(error) => {
                 tracing::debug!(%error, %client, "malformed DNS query");
                 let id = u16::from_be_bytes([query[0], query[1]]);
@@ -102,9 +108,18 @@ impl DnsHandler {
 
     /// Answers a parsed query.
     pub fn handle_message(&self, request: &Message, client: IpAddr) -> Reply {
-        // One snapshot for the whole answer: apexes, zones and steering agree.
-        let snapshot = self.inner.resolver.snapshot();
-        let policy = &snapshot.dns;
+        self.answer_message(&self.inner.resolver.request(), request, client)
+    }
+
+    /// Answers a parsed query within `started`: one snapshot for the whole answer, so
+    /// apexes, zones and steering agree.
+    pub fn answer_message(
+        &self,
+        started: &Request<'_>,
+        request: &Message,
+        client: IpAddr,
+    ) -> Reply {
+        let policy = &started.snapshot().dns;
         let udp_limit = match &request.edns {
             Some(edns) => usize::from(
                 edns.max_payload()
@@ -131,7 +146,7 @@ impl DnsHandler {
             Some(version) if version > 0 => ResponseCode::BADVERS,
             _ if request.queries.len() != 1 => ResponseCode::FormErr,
             _ => {
-                let (code, steered) = self.answer(&snapshot, request, &steering, &mut response);
+                let (code, steered) = answer(started, request, &steering, &mut response);
                 depends_on_client = steered;
                 code
             }
@@ -150,77 +165,72 @@ impl DnsHandler {
             udp_limit,
         }
     }
+}
 
-    /// Fills the answer for the one question; returns the code and whether the answer
-    /// was steered by the client's address.
-    fn answer(
-        &self,
-        snapshot: &Snapshot,
-        request: &Message,
-        steering: &Steering,
-        response: &mut Message,
-    ) -> (ResponseCode, bool) {
-        let question = &request.queries[0];
-        if question.query_class() != DNSClass::IN {
-            return (ResponseCode::Refused, false);
+/// Fills the answer for the one question; returns the code and whether the answer was
+/// steered by the client's address.
+fn answer(
+    started: &Request<'_>,
+    request: &Message,
+    steering: &Steering,
+    response: &mut Message,
+) -> (ResponseCode, bool) {
+    let snapshot = started.snapshot();
+    let question = &request.queries[0];
+    if question.query_class() != DNSClass::IN {
+        return (ResponseCode::Refused, false);
+    }
+    let qname = question.name().to_lowercase();
+    let qtype = question.query_type();
+    let host = normalize_host(&qname.to_ascii());
+    let apex = snapshot.dns.authority.apex_of(&qname);
+    let is_domain = valid_host(&host) && snapshot.model.domain(&host).is_some();
+    if apex.is_none() && !is_domain {
+        return (ResponseCode::Refused, false);
+    }
+    response.metadata.authoritative = true;
+    let at_apex = apex.filter(|a| a.name == qname);
+    if let Some(apex) = at_apex {
+        if matches!(qtype, RecordType::SOA | RecordType::ANY) {
+            response.add_answer(apex.soa());
         }
-        let qname = question.name().to_lowercase();
-        let qtype = question.query_type();
-        let host = normalize_host(&qname.to_ascii());
-        let apex = snapshot.dns.authority.apex_of(&qname);
-        let is_domain = valid_host(&host) && snapshot.model.domain(&host).is_some();
-        if apex.is_none() && !is_domain {
-            return (ResponseCode::Refused, false);
+        if matches!(qtype, RecordType::NS | RecordType::ANY) {
+            response.add_answers(apex.ns().iter().cloned());
         }
-        response.metadata.authoritative = true;
-        let at_apex = apex.filter(|a| a.name == qname);
-        if let Some(apex) = at_apex {
-            if matches!(qtype, RecordType::SOA | RecordType::ANY) {
-                response.add_answer(apex.soa());
-            }
-            if matches!(qtype, RecordType::NS | RecordType::ANY) {
-                response.add_answers(apex.ns().iter().cloned());
-            }
-        }
-        let mut steered = false;
-        if is_domain {
-            let families = match qtype {
-                RecordType::A => Some(Families::V4),
-                RecordType::AAAA => Some(Families::V6),
-                RecordType::ANY => Some(Families::Both),
-                _ => None,
-            };
-            if let Some(families) = families {
-                let ip = steering.client_ip;
-                let geo = snapshot.geo.lookup(ip);
-                if let Some(decision) = self
-                    .inner
-                    .resolver
-                    .decide(snapshot, &host, &geo, ip, families)
-                {
-                    steered = true;
-                    let ttl = decision.ttl;
-                    let record = |rdata| Record::from_rdata(qname.clone(), ttl, rdata);
-                    response.add_answers(decision.answer.v4.iter().filter_map(|ip| match ip {
-                        IpAddr::V4(v4) => Some(record(RData::A(A(*v4)))),
-                        IpAddr::V6(_) => None,
-                    }));
-                    response.add_answers(decision.answer.v6.iter().filter_map(|ip| match ip {
-                        IpAddr::V6(v6) => Some(record(RData::AAAA(AAAA(*v6)))),
-                        IpAddr::V4(_) => None,
-                    }));
-                }
+    }
+    let mut steered = false;
+    if is_domain {
+        let families = match qtype {
+            RecordType::A => Some(Families::V4),
+            RecordType::AAAA => Some(Families::V6),
+            RecordType::ANY => Some(Families::Both),
+            _ => None,
+        };
+        if let Some(families) = families {
+            let context = started.for_client(steering.client_ip);
+            if let Some(decision) = context.decide(&host, families) {
+                steered = true;
+                let ttl = decision.ttl;
+                let record = |rdata| Record::from_rdata(qname.clone(), ttl, rdata);
+                response.add_answers(decision.answer.v4.iter().filter_map(|ip| match ip {
+                    IpAddr::V4(v4) => Some(record(RData::A(A(*v4)))),
+                    IpAddr::V6(_) => None,
+                }));
+                response.add_answers(decision.answer.v6.iter().filter_map(|ip| match ip {
+                    IpAddr::V6(v6) => Some(record(RData::AAAA(AAAA(*v6)))),
+                    IpAddr::V4(_) => None,
+                }));
             }
         }
-        let exists = is_domain || at_apex.is_some() || snapshot.model.has_subdomains(&host);
-        if let Some(apex) = apex.filter(|_| response.answers.is_empty()) {
-            response.add_authority(apex.negative_soa());
-        }
-        if exists {
-            (ResponseCode::NoError, steered)
-        } else {
-            (ResponseCode::NXDomain, false)
-        }
+    }
+    let exists = is_domain || at_apex.is_some() || snapshot.model.has_subdomains(&host);
+    if let Some(apex) = apex.filter(|_| response.answers.is_empty()) {
+        response.add_authority(apex.negative_soa());
+    }
+    if exists {
+        (ResponseCode::NoError, steered)
+    } else {
+        (ResponseCode::NXDomain, false)
     }
 }
 

@@ -118,38 +118,25 @@ async fn serve_tcp(
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
 ) {
-    loop {
-        // Take a slot before accepting, so excess clients wait in the kernel's queue.
-        let slot = tokio::select! {
-            () = shutdown.cancelled() => return,
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => return,
-            },
-        };
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(%error, "DNS TCP accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let handler = handler.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = shutdown.cancelled() => {}
-                () = serve_connection(stream, peer, &handler, limits) => {}
-            }
-            drop(slot);
-        });
-    }
+    let connections = shutdown.clone();
+    crate::accept::accept_loop(
+        listener,
+        Some(slots),
+        shutdown,
+        "dns tcp",
+        |stream, peer, slot| {
+            let handler = handler.clone();
+            let shutdown = connections.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = serve_connection(stream, peer, &handler, limits) => {}
+                }
+                drop(slot);
+            });
+        },
+    )
+    .await;
 }
 
 /// Queries one after another on one connection (RFC 7766 framing: 2-byte length).
