@@ -3,8 +3,11 @@
 //! Triggered by `POST /admin/reload`, SIGHUP, or a (debounced) change to a watched file.
 //! The new snapshot is built on a blocking thread, off the request path, and published
 //! with one `arc-swap` store; requests in flight finish on the old one. A bad file keeps
-//! the old snapshot serving and the reload reports every error. Listen addresses and the
-//! state directory are fixed at start: changes to them are logged and ignored.
+//! the old snapshot serving and the reload reports every error. Fields bound at start
+//! (listen addresses, TLS, the state directory, body and DNS TCP bounds) keep their
+//! running values; a reload names the ones the file changed in `restart_required`, so
+//! it never reports as applied what it did not apply, and the config it keeps always
+//! describes what runs.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -23,19 +26,39 @@ use crate::snapshot;
 /// Quiet time after a file event before reloading: editors write in several steps.
 const DEBOUNCE: Duration = Duration::from_millis(300);
 
-/// What a successful reload loaded.
+/// What a successful reload did.
 #[derive(Debug, Serialize)]
-pub struct ReloadSummary {
+pub struct Applied {
+    /// The epoch of the new snapshot.
     pub epoch: u64,
     pub domains: usize,
     pub zones: usize,
+    /// Start-only fields whose new values wait for a restart (empty when none).
+    pub restart_required: Vec<&'static str>,
+}
+
+/// The last reload attempt, for the admin views and for anyone waiting on one.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReloadStatus {
+    /// Reloads tried since start (applied or failed).
+    pub attempts: u64,
+    /// `"applied"` or `"failed"`; `None` before the first attempt.
+    pub last_result: Option<&'static str>,
+    pub last_trigger: Option<String>,
+    pub last_at_ms: Option<u64>,
+    /// Every error of the last attempt, when it failed.
+    pub errors: Vec<String>,
+    /// Start-only fields the last applied reload could not apply.
+    pub restart_required: Vec<&'static str>,
 }
 
 pub struct Reloader {
     config_path: Option<PathBuf>,
+    /// The config the process runs: start-only fields as bound at start.
     config: Mutex<ServerConfig>,
     resolver: Resolver,
     running: tokio::sync::Mutex<()>,
+    status: tokio::sync::watch::Sender<ReloadStatus>,
 }
 
 impl Reloader {
@@ -45,7 +68,32 @@ impl Reloader {
             config: Mutex::new(config),
             resolver,
             running: tokio::sync::Mutex::new(()),
+            status: tokio::sync::watch::Sender::new(ReloadStatus::default()),
         }
+    }
+
+    /// The last reload attempt; `changed()` on the receiver wakes on the next one.
+    pub fn status(&self) -> tokio::sync::watch::Receiver<ReloadStatus> {
+        self.status.subscribe()
+    }
+
+    fn record(&self, trigger: &str, result: &Result<Applied, Vec<String>>) {
+        self.status.send_modify(|status| {
+            status.attempts += 1;
+            status.last_trigger = Some(trigger.to_string());
+            status.last_at_ms = Some(crate::epoch::now_ms());
+            match result {
+                Ok(applied) => {
+                    status.last_result = Some("applied");
+                    status.errors.clear();
+                    status.restart_required = applied.restart_required.clone();
+                }
+                Err(errors) => {
+                    status.last_result = Some("failed");
+                    status.errors = errors.clone();
+                }
+            }
+        });
     }
 
     fn config(&self) -> ServerConfig {
@@ -56,29 +104,40 @@ impl Reloader {
     }
 
     /// Reloads everything; on error the old snapshot keeps serving.
-    pub async fn reload(&self, trigger: &str) -> Result<ReloadSummary, Vec<String>> {
+    pub async fn reload(&self, trigger: &str) -> Result<Applied, Vec<String>> {
         let _one_at_a_time = self.running.lock().await;
-        let result = self.build().await;
-        match result {
-            Ok((config, built)) => {
-                let summary = ReloadSummary {
-                    epoch: 0,
-                    domains: built.model.domains().count(),
-                    zones: built.model.zones.len(),
-                };
+        let result = self.apply(trigger).await;
+        self.record(trigger, &result);
+        result
+    }
+
+    async fn apply(&self, trigger: &str) -> Result<Applied, Vec<String>> {
+        match self.build().await {
+            Ok((config, built, restart_required)) => {
+                let (domains, zones) = (built.model.domains().count(), built.model.zones.len());
                 self.resolver.live().reconcile_health(&built.model);
                 self.resolver.shared_snapshot().store(Arc::new(built));
                 *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
                 let epoch = self.resolver.epoch().bump();
                 metrics::counter!("httpdns_reloads_total", "result" => "ok").increment(1);
-                tracing::info!(
-                    trigger,
+                if restart_required.is_empty() {
+                    tracing::info!(trigger, epoch, domains, zones, "reloaded");
+                } else {
+                    tracing::warn!(
+                        trigger,
+                        epoch,
+                        domains,
+                        zones,
+                        restart_required = ?restart_required,
+                        "reloaded; these fields changed but apply only after a restart"
+                    );
+                }
+                Ok(Applied {
                     epoch,
-                    domains = summary.domains,
-                    zones = summary.zones,
-                    "reloaded"
-                );
-                Ok(ReloadSummary { epoch, ..summary })
+                    domains,
+                    zones,
+                    restart_required,
+                })
             }
             Err(errors) => {
                 metrics::counter!("httpdns_reloads_total", "result" => "failed").increment(1);
@@ -90,22 +149,21 @@ impl Reloader {
         }
     }
 
-    async fn build(&self) -> Result<(ServerConfig, snapshot::Snapshot), Vec<String>> {
-        let old = self.config();
+    /// Reads and validates the next config and snapshot, with the start-only fields
+    /// pinned to the running ones (and named).
+    async fn build(
+        &self,
+    ) -> Result<(ServerConfig, snapshot::Snapshot, Vec<&'static str>), Vec<String>> {
+        let running = self.config();
         let path = self.config_path.clone();
         tokio::task::spawn_blocking(move || {
             let mut config = match &path {
                 Some(path) => ServerConfig::load(path).map_err(|e| vec![e.to_string()])?,
-                None => old.clone(),
+                None => running.clone(),
             };
-            if config.listen != old.listen || config.admin_listen != old.admin_listen || config.state_dir != old.state_dir {
-                tracing::warn!("listen addresses and state_dir change only on restart; keeping the running ones");
-                config.listen = old.listen;
-                config.admin_listen = old.admin_listen;
-                config.state_dir = old.state_dir.clone();
-            }
+            let restart_required = config.keep_start_fields(&running);
             let built = snapshot::load(&config).map_err(|e| e.messages())?;
-            Ok((config, built))
+            Ok((config, built, restart_required))
         })
         .await
         .map_err(|e| vec![format!("reload task failed: {e}")])?

@@ -187,8 +187,16 @@ async fn file_changes_are_picked_up_by_the_watcher() {
     .await;
     assert!(moved.is_some(), "watcher did not reload within 10 s");
     // A broken edit is ignored; the last good config keeps serving.
+    let mut status = s.server.reloader().status();
+    status.mark_unchanged();
     std::fs::write(zones.join("img.example.com.toml"), "[[domain]\nbroken").unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|st| st.last_result == Some("failed")),
+    )
+    .await
+    .expect("the watcher tried the broken edit within 10 s")
+    .unwrap();
     assert_eq!(
         s.zone_for("img.example.com", "202.96.128.86").await.0,
         "bj-unicom"
@@ -217,4 +225,61 @@ async fn dns_apexes_reload_with_the_zones() {
         .get_json("/dns-query?name=missing.example.com&type=A")
         .await;
     assert_eq!(status(body), 5, "REFUSED once the apex is gone");
+}
+
+#[tokio::test]
+async fn a_reload_names_start_only_changes_and_keeps_running_the_started_values() {
+    let (_dir, path) = workspace();
+    let s = start(&path, false).await;
+    let (status, body) = s.admin(Method::POST, "/admin/reload", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], "applied");
+    assert_eq!(body["restart_required"], serde_json::json!([]));
+
+    // One live change (batch size) and two start-only ones (DNS listener, body bound).
+    let base = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "dns_listen = \"127.0.0.1:0\"\n{base}[limits]\nmax_batch_hosts = 1\nmax_body_bytes = 1024\n"
+        ),
+    )
+    .unwrap();
+    let (status, body) = s.admin(Method::POST, "/admin/reload", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], "applied");
+    assert_eq!(
+        body["restart_required"],
+        serde_json::json!(["dns_listen", "limits.max_body_bytes"])
+    );
+    let (_, zones) = s.admin(Method::GET, "/admin/zones", None).await;
+    assert_eq!(zones["reload"]["last_result"], "applied");
+    assert_eq!(
+        zones["reload"]["restart_required"],
+        serde_json::json!(["dns_listen", "limits.max_body_bytes"])
+    );
+
+    // The live field applies at once...
+    let (status, _) = s
+        .get_json("/resolve?host=api.example.com,img.example.com")
+        .await;
+    assert_eq!(status, 400, "max_batch_hosts = 1 is live");
+    // ...the start-only one does not: a 2 KiB body is still read (64 KiB bound).
+    let padded = format!(
+        "{{\"host\": \"api.example.com\", \"reports\": [{{\"ip\": \"203.0.113.10\", \"rtt_ms\": 20, \"ok\": true}}]}}{}",
+        " ".repeat(2048)
+    );
+    let response = s
+        .client
+        .post(s.url("/report"))
+        .header("content-type", "application/json")
+        .body(padded)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    assert!(
+        s.server.dns_addr.is_none(),
+        "no DNS listener until a restart"
+    );
 }

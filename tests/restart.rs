@@ -220,7 +220,7 @@ fn admin_cli_drives_the_admin_api() {
     assert_eq!(explain["answer_zone"], "sh-bgp");
     let zones = ok(&["zones"]);
     assert!(zones["zones"].as_array().unwrap().len() >= 4);
-    assert_eq!(ok(&["reload"])["status"], "reloaded");
+    assert_eq!(ok(&["reload"])["result"], "applied");
     ok(&["undrain", "gz-telecom"]);
     assert_eq!(
         server.zone("api.example.com", "202.96.128.86"),

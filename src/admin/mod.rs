@@ -255,9 +255,13 @@ async fn enable(
 
 async fn reload(State(state): State<AdminState>) -> Result<Json<Value>, ApiError> {
     match state.reloader.reload("admin api").await {
-        Ok(summary) => Ok(Json(
-            json!({"status": "reloaded", "epoch": summary.epoch, "domains": summary.domains, "zones": summary.zones}),
-        )),
+        Ok(applied) => Ok(Json(json!({
+            "result": "applied",
+            "restart_required": applied.restart_required,
+            "epoch": applied.epoch,
+            "domains": applied.domains,
+            "zones": applied.zones,
+        }))),
         Err(errors) => Err(ApiError::ReloadFailed(errors)),
     }
 }
@@ -317,7 +321,8 @@ async fn zones(State(state): State<AdminState>) -> Json<Value> {
             })
         })
         .collect();
-    Json(json!({"epoch": state.resolver.epoch().current(), "zones": zones}))
+    let reload = state.reloader.status().borrow().clone();
+    Json(json!({"epoch": state.resolver.epoch().current(), "reload": reload, "zones": zones}))
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,12 @@
 //! Owns the serde shapes, loading and the errors a user sees when a file is wrong.
 //! Turning zones files into the steering model (and validating their meaning) is
 //! `model`'s job; this module only reads and parses.
+//!
+//! The config has two kinds of field. Most are *live*: a reload compiles them into the
+//! next snapshot (zones, IP databases, limits on answers, trusted proxies, signing, DNS
+//! apexes and ECS trust). The rest are bound once at start (listen addresses, TLS
+//! files, the state directory, body and DNS TCP bounds); [`ServerConfig::keep_start_fields`]
+//! is the one list of them, so a reload can say which of them would need a restart.
 
 pub mod zones;
 
@@ -146,7 +152,7 @@ fn default_apex_ttl() -> u32 {
 }
 
 /// The `[tls]` section: certificate files, watched and reloaded when they change.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM certificate chain, leaf first.
@@ -233,7 +239,62 @@ fn default_state_dir() -> PathBuf {
     PathBuf::from("state")
 }
 
+/// Sets `next` to `running`; true when they differed.
+fn pin<T: PartialEq + Clone>(next: &mut T, running: &T) -> bool {
+    let differed = next != running;
+    if differed {
+        *next = running.clone();
+    }
+    differed
+}
+
 impl ServerConfig {
+    /// Pins every field that is bound at start to its `running` value and returns the
+    /// names of those that differed: what a reload cannot apply without a restart.
+    /// After this, `self` describes what the process actually runs.
+    pub fn keep_start_fields(&mut self, running: &ServerConfig) -> Vec<&'static str> {
+        let mut restart_required = Vec::new();
+        let mut check = |name: &'static str, differed: bool| {
+            if differed {
+                restart_required.push(name);
+            }
+        };
+        check("listen", pin(&mut self.listen, &running.listen));
+        check(
+            "admin_listen",
+            pin(&mut self.admin_listen, &running.admin_listen),
+        );
+        check("state_dir", pin(&mut self.state_dir, &running.state_dir));
+        check("dns_listen", pin(&mut self.dns_listen, &running.dns_listen));
+        check("tls", pin(&mut self.tls, &running.tls));
+        check(
+            "limits.max_body_bytes",
+            pin(
+                &mut self.limits.max_body_bytes,
+                &running.limits.max_body_bytes,
+            ),
+        );
+        check(
+            "dns.tcp_idle_timeout_ms",
+            pin(
+                &mut self.dns.tcp_idle_timeout_ms,
+                &running.dns.tcp_idle_timeout_ms,
+            ),
+        );
+        check(
+            "dns.tcp_max_connections",
+            pin(
+                &mut self.dns.tcp_max_connections,
+                &running.dns.tcp_max_connections,
+            ),
+        );
+        check(
+            "dns.max_query_bytes",
+            pin(&mut self.dns.max_query_bytes, &running.dns.max_query_bytes),
+        );
+        restart_required
+    }
+
     /// Reads and parses `path`, resolving relative paths against its directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -353,5 +414,47 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("limits.max_batch_hosts"), "{err}");
+    }
+
+    #[test]
+    fn start_only_fields_are_named_and_pinned_while_live_fields_change() {
+        let base = Path::new("/etc/h");
+        let running = ServerConfig::parse(MINIMAL, Path::new("c.toml"), base).unwrap();
+        let edited = format!(
+            "listen = \"127.0.0.1:9\"\ndns_listen = \"127.0.0.1:53\"\nstate_dir = \"/var/x\"\n\
+             trusted_proxies = [\"10.0.0.0/8\"]\n{MINIMAL}\
+             [limits]\nmax_body_bytes = 2048\nmax_batch_hosts = 4\n\
+             [dns]\ntcp_max_connections = 3\nmax_query_bytes = 1024\ntcp_idle_timeout_ms = 5\n\
+             [tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n"
+        );
+        let mut next = ServerConfig::parse(&edited, Path::new("c.toml"), base).unwrap();
+        let restart = next.keep_start_fields(&running);
+        assert_eq!(
+            restart,
+            [
+                "listen",
+                "state_dir",
+                "dns_listen",
+                "tls",
+                "limits.max_body_bytes",
+                "dns.tcp_idle_timeout_ms",
+                "dns.tcp_max_connections",
+                "dns.max_query_bytes",
+            ]
+        );
+        // What runs is what was bound at start...
+        assert_eq!(next.listen, running.listen);
+        assert_eq!(next.dns_listen, None);
+        assert_eq!(next.tls, None);
+        assert_eq!(next.limits.max_body_bytes, running.limits.max_body_bytes);
+        assert_eq!(
+            next.dns.tcp_max_connections,
+            running.dns.tcp_max_connections
+        );
+        // ...while live fields take the new values.
+        assert_eq!(next.limits.max_batch_hosts, 4);
+        assert_eq!(next.trusted_proxies.len(), 1);
+        let mut same = running.clone();
+        assert!(same.keep_start_fields(&running).is_empty());
     }
 }
