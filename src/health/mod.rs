@@ -18,8 +18,8 @@ use arc_swap::{ArcSwap, Guard};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::zones::HealthCheckSpec;
 use crate::epoch::Epoch;
+use crate::model::HealthCheck;
 use crate::model::{IpMap, Model};
 
 /// Weight of the newest probe in the RTT moving average.
@@ -89,7 +89,7 @@ struct CheckTask {
 /// Owns the probe tasks and the published health map.
 pub struct HealthChecks {
     map: ArcSwap<HealthMap>,
-    tasks: Mutex<HashMap<(IpAddr, HealthCheckSpec), CheckTask>>,
+    tasks: Mutex<HashMap<(IpAddr, HealthCheck), CheckTask>>,
     epoch: Arc<Epoch>,
     shutdown: CancellationToken,
 }
@@ -112,7 +112,7 @@ impl HealthChecks {
     /// Starts checks for endpoints new in `model`, stops those gone from it, and
     /// republishes the map. Must be called from inside a tokio runtime.
     pub fn reconcile(&self, model: &Model) {
-        let mut wanted: HashMap<(IpAddr, HealthCheckSpec), Box<str>> = HashMap::new();
+        let mut wanted: HashMap<(IpAddr, HealthCheck), Box<str>> = HashMap::new();
         for zone in &model.zones {
             for endpoint in &zone.endpoints {
                 if let Some(check) = &endpoint.health_check {
@@ -188,7 +188,7 @@ struct RiseFall {
 }
 
 impl RiseFall {
-    fn new(spec: &HealthCheckSpec) -> Self {
+    fn new(spec: &HealthCheck) -> Self {
         Self {
             rise: spec.rise,
             fall: spec.fall,
@@ -213,13 +213,13 @@ impl RiseFall {
 
 async fn run_checks(
     ip: IpAddr,
-    spec: HealthCheckSpec,
+    spec: HealthCheck,
     zone: Box<str>,
     health: Arc<EndpointHealth>,
     epoch: Arc<Epoch>,
     cancel: CancellationToken,
 ) {
-    let interval = Duration::from_millis(spec.interval_ms);
+    let interval = spec.interval;
     let prober = match probe::Prober::new(ip, &spec) {
         Ok(prober) => prober,
         Err(error) => {
@@ -267,15 +267,11 @@ async fn run_checks(
 mod tests {
     use super::*;
 
-    fn spec(rise: u32, fall: u32) -> HealthCheckSpec {
-        HealthCheckSpec {
-            kind: "tcp".into(),
-            port: 80,
-            path: "/".into(),
-            host: None,
-            expect_status: 200,
-            interval_ms: 1000,
-            timeout_ms: 500,
+    fn spec(rise: u32, fall: u32) -> HealthCheck {
+        HealthCheck {
+            probe: crate::model::Probe::Tcp { port: 80 },
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
             rise,
             fall,
         }

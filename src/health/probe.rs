@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use crate::config::zones::HealthCheckSpec;
+use crate::model::{HealthCheck, Probe};
 
 pub(super) enum Prober {
     Tcp {
@@ -18,15 +18,22 @@ pub(super) enum Prober {
 }
 
 impl Prober {
-    pub(super) fn new(ip: IpAddr, spec: &HealthCheckSpec) -> Result<Self, String> {
-        let addr = SocketAddr::new(ip, spec.port);
-        let timeout = Duration::from_millis(spec.timeout_ms);
-        if spec.kind == "tcp" {
+    pub(super) fn new(ip: IpAddr, check: &HealthCheck) -> Result<Self, String> {
+        let addr = SocketAddr::new(ip, check.probe.port());
+        let timeout = check.timeout;
+        let Probe::Http {
+            tls,
+            port,
+            path,
+            host: name,
+            expect_status,
+        } = &check.probe
+        else {
             return Ok(Self::Tcp { addr, timeout });
-        }
+        };
         // With a host name, connect to this endpoint's IP but send Host/SNI for the
         // name and verify the certificate against it, as a real client would.
-        let host = spec.host.clone().unwrap_or_else(|| match ip {
+        let host = name.clone().unwrap_or_else(|| match ip {
             IpAddr::V4(v4) => v4.to_string(),
             IpAddr::V6(v6) => format!("[{v6}]"),
         });
@@ -36,7 +43,7 @@ impl Prober {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .pool_max_idle_per_host(0);
-        if let Some(name) = &spec.host {
+        if let Some(name) = name {
             builder = builder.resolve(name, addr);
         } else {
             // No name to verify a certificate against.
@@ -45,8 +52,11 @@ impl Prober {
         let client = builder.build().map_err(|e| e.to_string())?;
         Ok(Self::Http {
             client,
-            url: format!("{}://{host}:{}{}", spec.kind, spec.port, spec.path),
-            expect: spec.expect_status,
+            url: format!(
+                "{}://{host}:{port}{path}",
+                if *tls { "https" } else { "http" }
+            ),
+            expect: *expect_status,
         })
     }
 

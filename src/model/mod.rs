@@ -7,6 +7,7 @@
 //! compares. A reload builds a new model; this one is never mutated.
 
 mod cidr;
+mod health_check;
 mod ip_map;
 
 use std::collections::{HashMap, HashSet};
@@ -18,9 +19,10 @@ use std::sync::Arc;
 use ipnetwork::IpNetwork;
 
 pub use cidr::CidrSet;
+pub use health_check::{HealthCheck, Probe};
 pub use ip_map::{IpHasher, IpMap};
 
-use crate::config::zones::{DomainSpec, HealthCheckSpec, RuleSpec, ZoneSpec, ZonesFile};
+use crate::config::zones::{DomainSpec, RuleSpec, ZoneSpec, ZonesFile};
 use crate::geoip::{Geo, carrier, province};
 
 /// Shortest and longest TTL a domain may have, in seconds.
@@ -73,7 +75,7 @@ pub struct Endpoint {
     pub ip: IpAddr,
     pub weight: u32,
     /// Effective health check (the endpoint's own, else its zone's).
-    pub health_check: Option<HealthCheckSpec>,
+    pub health_check: Option<HealthCheck>,
 }
 
 /// A routing rule, compiled.
@@ -357,9 +359,10 @@ fn compile_zone_endpoints(spec: &ZoneSpec, err: &mut impl FnMut(&str, String)) -
     if spec.endpoints.is_empty() {
         err("endpoints", "a zone needs at least one endpoint".into());
     }
-    if let Some(check) = &spec.health_check {
-        validate_health_check(check, "health_check", err);
-    }
+    let zone_check = spec
+        .health_check
+        .as_ref()
+        .and_then(|check| HealthCheck::compile(check, "health_check", err));
     let mut seen = HashSet::new();
     let mut endpoints = Vec::new();
     for (i, endpoint) in spec.endpoints.iter().enumerate() {
@@ -384,52 +387,20 @@ fn compile_zone_endpoints(spec: &ZoneSpec, err: &mut impl FnMut(&str, String)) -
             );
             continue;
         }
-        if let Some(check) = endpoint.health_check() {
-            validate_health_check(check, &format!("{field}.health_check"), err);
-        }
+        let health_check = match endpoint.health_check() {
+            Some(check) => HealthCheck::compile(check, &format!("{field}.health_check"), err),
+            None => zone_check.clone(),
+        };
         endpoints.push(Endpoint {
             ip,
             weight,
-            health_check: endpoint
-                .health_check()
-                .or(spec.health_check.as_ref())
-                .cloned(),
+            health_check,
         });
     }
     Zone {
         name: spec.name.as_str().into(),
         endpoints,
         failover: Vec::new(),
-    }
-}
-
-fn validate_health_check(check: &HealthCheckSpec, field: &str, err: &mut impl FnMut(&str, String)) {
-    if !matches!(check.kind.as_str(), "tcp" | "http" | "https") {
-        err(
-            &format!("{field}.type"),
-            format!("{:?} is not tcp, http or https", check.kind),
-        );
-    }
-    if check.port == 0 {
-        err(&format!("{field}.port"), "must not be 0".into());
-    }
-    if check.interval_ms < 100 {
-        err(
-            &format!("{field}.interval_ms"),
-            "must be at least 100".into(),
-        );
-    }
-    if check.timeout_ms == 0 || check.timeout_ms > check.interval_ms.max(100) {
-        err(
-            &format!("{field}.timeout_ms"),
-            "must be between 1 and interval_ms".into(),
-        );
-    }
-    if check.rise == 0 || check.fall == 0 {
-        err(&format!("{field}.rise/fall"), "must be at least 1".into());
-    }
-    if !check.path.starts_with('/') {
-        err(&format!("{field}.path"), "must start with '/'".into());
     }
 }
 
