@@ -132,11 +132,7 @@ impl Server {
         };
         let dns_addr = dns_sockets.as_ref().map(|sockets| sockets.addr);
 
-        let public_router = api::router(AppState {
-            resolver: resolver.clone(),
-            max_body_bytes: config.limits.max_body_bytes,
-        })
-        .merge(dns::doh::router(dns.clone(), config.dns.max_query_bytes));
+        let public_router = public_router(&resolver, &config);
         let mut tasks = vec![
             crate::http::serve::serve(public, public_router, tls.clone(), shutdown.clone()),
             reload_on_sighup(Arc::clone(&reloader), shutdown.clone()),
@@ -213,6 +209,19 @@ impl Server {
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
+}
+
+/// The public listener's routes: the JSON API (`/resolve`, `/report`, `/healthz`) and
+/// DoH (`/dns-query`), both over `resolver`.
+pub fn public_router(resolver: &Resolver, config: &ServerConfig) -> axum::Router {
+    api::router(AppState {
+        resolver: resolver.clone(),
+        max_body_bytes: config.limits.max_body_bytes,
+    })
+    .merge(dns::doh::router(
+        DnsHandler::new(resolver.clone()),
+        config.dns.max_query_bytes,
+    ))
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {

@@ -173,8 +173,14 @@ async fn gradual_drain_ramps_over_time() {
         .await;
     assert_eq!(status, 200, "{body}");
     let early = failover_share(&s, &clients).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert_eq!(failover_share(&s, &clients).await, 1.0);
+    let drained = common::wait_until(std::time::Duration::from_secs(10), || async {
+        failover_share(&s, &clients).await == 1.0
+    })
+    .await;
+    assert!(
+        drained.is_some(),
+        "the 2 s ramp did not end in a full drain"
+    );
     assert!(
         early < 0.9,
         "the ramp started near its start value: {early}"

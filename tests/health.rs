@@ -125,6 +125,23 @@ async fn answer(s: &common::Running) -> (String, bool, Vec<String>) {
     )
 }
 
+/// Waits until every health-checked endpoint has been probed at least once (its probe
+/// RTT shows in `/admin/zones`): the event the scenarios below start from.
+async fn first_probes_landed(s: &common::Running) {
+    let landed = common::wait_until(Duration::from_secs(10), || async {
+        let (_, body) = s.admin(reqwest::Method::GET, "/admin/zones", None).await;
+        body["zones"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|zone| zone["endpoints"].as_array().into_iter().flatten())
+            .filter(|endpoint| endpoint["health_checked"] == true)
+            .all(|endpoint| !endpoint["probe_rtt_ms"].is_null())
+    })
+    .await;
+    assert!(landed.is_some(), "first probes did not land within 10 s");
+}
+
 /// Slack for scheduling on a busy CI machine, on top of the documented bound.
 const SLACK: Duration = Duration::from_millis(1500);
 
@@ -135,8 +152,7 @@ async fn endpoints_leave_within_fall_intervals_and_return_within_rise_intervals(
     let second = TcpEndpoint::start(&ip(1, 12), port).await;
     let (http_addr, _http) = http_endpoint(&ip(1, 21), 0).await;
     let s = start(1, port, http_addr.port()).await;
-    // Let the first probes land.
-    tokio::time::sleep(Duration::from_millis(INTERVAL_MS * 2)).await;
+    first_probes_landed(&s).await;
     assert_eq!(answer(&s).await.2.len(), 2);
 
     first.stop();
@@ -167,7 +183,7 @@ async fn dead_home_zone_fails_over_and_a_dead_chain_fails_open() {
     let second = TcpEndpoint::start(&ip(2, 12), port).await;
     let (http_addr, http_stop) = http_endpoint(&ip(2, 21), 0).await;
     let s = start(2, port, http_addr.port()).await;
-    tokio::time::sleep(Duration::from_millis(INTERVAL_MS * 2)).await;
+    first_probes_landed(&s).await;
     assert_eq!(answer(&s).await.0, "home");
 
     first.stop();
