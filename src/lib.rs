@@ -1,9 +1,19 @@
 //! httpdns: an HTTPDNS and global traffic scheduling (GSLB) server.
 //!
-//! A request flows one way: HTTP front (`api`) → client IP → geo lookup (`geoip`) →
-//! zone policy and ranking (`scheduler` over the compiled `model`) → answer. Everything
-//! the request path reads lives in one immutable [`snapshot::Snapshot`] published with
-//! `arc-swap`; `server` wires listeners and tasks.
+//! One request flows one way: a front (`api` for JSON `/resolve` and `/report`, `dns`
+//! for DoH and classic UDP/TCP DNS) parses its wire format and asks the
+//! [`resolver::Resolver`] for a [`resolver::Request`] (the snapshot, loaded once); the
+//! shared [`policy`] (signing, client IP behind trusted proxies, DNS apexes and ECS
+//! trust) is applied; [`resolver::Request::for_client`] looks up geo ([`geoip`]) and
+//! reads the live state once; the pure [`scheduler`] decides over the compiled
+//! [`model`]; the front renders the decision.
+//!
+//! Everything the request path reads lives in one immutable [`snapshot::Snapshot`]
+//! published with `arc-swap`. Live state has three writers, each the owner of its rules:
+//! [`health`] (probes, rise/fall), [`speed`] (client reports) and [`state`] (drains and
+//! disables, persisted and audited). [`reload`] builds and swaps new snapshots and says
+//! which start-only fields need a restart. [`server`] wires listeners ([`accept`],
+//! [`http`], [`tls`]) and tasks; [`admin`] is the authenticated admin API.
 
 pub mod accept;
 pub mod admin;
