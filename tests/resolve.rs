@@ -255,3 +255,27 @@ async fn signed_mode_refuses_unsigned_and_expired_requests() {
     assert_eq!(status, 403);
     assert!(body["message"].as_str().unwrap().contains("expired"));
 }
+
+#[tokio::test]
+async fn a_malformed_forwarded_for_entry_cannot_hand_the_choice_to_x_real_ip() {
+    // The example trusts 127.0.0.1 as a proxy: this test is that proxy.
+    let s = common::start_example().await;
+    let client_ip = |xff: &'static str| {
+        let request = s
+            .client
+            .get(s.url("/resolve?host=api.example.com"))
+            .header("x-forwarded-for", xff)
+            .header("x-real-ip", "8.8.8.8");
+        async move {
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            body["client_ip"].as_str().unwrap().to_string()
+        }
+    };
+    // Forged junk left of the real client is ignored.
+    assert_eq!(
+        client_ip("8.8.8.8, junk, 202.96.128.86").await,
+        "202.96.128.86"
+    );
+    // Junk in the client's own position: the last trusted hop (the peer), not X-Real-IP.
+    assert_eq!(client_ip("202.96.128.86, junk").await, "127.0.0.1");
+}

@@ -1,9 +1,13 @@
 //! Which IP a request is for: the client's real address, as far as we can trust it.
 //!
 //! The socket peer is the truth unless the peer is one of our trusted proxies, in which
-//! case `X-Forwarded-For` (walked from the right, skipping trusted hops) or `X-Real-IP`
-//! names the client. An explicit `ip=` parameter from a server-side caller wins over both.
-//! Headers from untrusted peers are ignored: anyone can write them.
+//! case `X-Forwarded-For` names the client: walked from the right, each trusted hop is
+//! skipped, and the first entry that is not a trusted proxy is the client. Everything
+//! left of it may be forged, and so may the entry itself be garbage: a malformed entry
+//! in the client's position means "the last trusted hop's peer", never another header.
+//! `X-Real-IP` is read only when there is no `X-Forwarded-For` at all (a proxy may pass
+//! a client's own `X-Real-IP` through untouched). An explicit `ip=` parameter from a
+//! server-side caller wins over both. Headers from untrusted peers are ignored.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -34,8 +38,8 @@ pub fn client_ip(
     if !trusted.contains(peer) {
         return (peer, Source::Peer);
     }
-    if let Some(ip) = forwarded_for(headers, trusted) {
-        return (ip, Source::ForwardedFor);
+    if headers.contains_key("x-forwarded-for") {
+        return (forwarded_for(headers, trusted, peer), Source::ForwardedFor);
     }
     if let Some(ip) = header_ip(headers, "x-real-ip") {
         return (ip, Source::RealIp);
@@ -43,23 +47,27 @@ pub fn client_ip(
     (peer, Source::Peer)
 }
 
-/// The right-most address in `X-Forwarded-For` that is not a trusted proxy. Every
-/// proxy appends the peer it saw, so hops to the right of the client are ours; anything
-/// left of the first untrusted hop may be forged. A malformed entry voids the header.
-fn forwarded_for(headers: &HeaderMap, trusted: &CidrSet) -> Option<IpAddr> {
-    let mut hops = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        for part in value.to_str().ok()?.split(',') {
-            hops.push(parse_hop(part)?);
+/// The client as our proxies saw it: walk `X-Forwarded-For` from the right (every proxy
+/// appends the peer it saw), skipping trusted hops; the first untrusted entry is the
+/// client. A malformed entry there (or a header that is not text) stops the walk at
+/// the last trusted hop, whose peer is the best we know. When every entry is trusted,
+/// the left-most trusted hop is the client.
+fn forwarded_for(headers: &HeaderMap, trusted: &CidrSet, peer: IpAddr) -> IpAddr {
+    let values: Vec<&axum::http::HeaderValue> = headers.get_all("x-forwarded-for").iter().collect();
+    let mut last_trusted = peer;
+    for value in values.into_iter().rev() {
+        let Ok(text) = value.to_str() else {
+            return last_trusted;
+        };
+        for entry in text.rsplit(',') {
+            match parse_hop(entry) {
+                Some(ip) if trusted.contains(ip) => last_trusted = ip,
+                Some(ip) => return ip,
+                None => return last_trusted,
+            }
         }
     }
-    let leftmost = *hops.first()?;
-    Some(
-        hops.into_iter()
-            .rev()
-            .find(|ip| !trusted.contains(*ip))
-            .unwrap_or(leftmost),
-    )
+    last_trusted
 }
 
 fn header_ip(headers: &HeaderMap, name: &str) -> Option<IpAddr> {
@@ -133,16 +141,43 @@ mod tests {
     }
 
     #[test]
-    fn real_ip_when_no_forwarded_for_and_garbage_falls_back_to_peer() {
+    fn real_ip_only_when_no_forwarded_for_and_garbage_falls_back_to_peer() {
         let h = headers(&[("x-real-ip", "1.2.3.4")]);
         assert_eq!(
             client_ip(ip("10.0.0.2"), &h, &trusted(), None),
             (ip("1.2.3.4"), Source::RealIp)
         );
-        let h = headers(&[("x-forwarded-for", "not-an-ip")]);
+        let h = headers(&[("x-forwarded-for", "not-an-ip"), ("x-real-ip", "6.6.6.6")]);
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &h, &trusted(), None).0,
+            ip("10.0.0.2"),
+            "a malformed XFF never hands the choice to X-Real-IP"
+        );
+    }
+
+    #[test]
+    fn a_forged_malformed_entry_cannot_void_the_header() {
+        // The client sent "XFF: 6.6.6.6, junk" and "X-Real-IP: 6.6.6.6"; our proxy
+        // appended the client's real address. The junk is left of the client: ignored.
+        let h = headers(&[
+            ("x-forwarded-for", "6.6.6.6, junk, 1.2.3.4"),
+            ("x-real-ip", "6.6.6.6"),
+        ]);
         assert_eq!(
             client_ip(ip("10.0.0.2"), &h, &trusted(), None),
-            (ip("10.0.0.2"), Source::Peer)
+            (ip("1.2.3.4"), Source::ForwardedFor)
+        );
+        // Garbage in the client's own position: the last trusted hop (10.1.1.1) is used.
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, junk, 10.1.1.1")]);
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &h, &trusted(), None).0,
+            ip("10.1.1.1")
+        );
+        // Every hop trusted: the left-most is the client.
+        let h = headers(&[("x-forwarded-for", "10.9.9.9, 10.1.1.1")]);
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &h, &trusted(), None).0,
+            ip("10.9.9.9")
         );
     }
 
