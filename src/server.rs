@@ -16,11 +16,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::accept::ConnectionLimits;
 use crate::admin::{self, AdminState, AdminTokens};
 use crate::api::{self, AppState};
 use crate::config::ServerConfig;
 use crate::dns::{self, DnsHandler};
 use crate::epoch::Epoch;
+use crate::http::serve::HttpLimits;
 use crate::reload::Reloader;
 use crate::resolver::{Live, Resolver};
 use crate::snapshot::{self, LoadError};
@@ -90,6 +92,7 @@ impl Server {
             );
         }
         crate::metrics::install();
+        let open_files = raise_open_file_limit();
         let state = StateStore::open(&config.state_dir, options.reset_state)?;
         let loaded = snapshot::load(&config)?;
         tracing::info!(
@@ -133,8 +136,30 @@ impl Server {
         let dns_addr = dns_sockets.as_ref().map(|sockets| sockets.addr);
 
         let public_router = public_router(&resolver, &config);
+        let max_connections = connection_limits_for(&config, open_files);
+        tracing::info!(
+            open_files,
+            max_connections,
+            "connection caps per HTTP listener"
+        );
+        let http_limits = |what| HttpLimits {
+            connections: ConnectionLimits::new(
+                what,
+                max_connections,
+                config.limits.max_connections_per_ip,
+            ),
+            header_read_timeout: Duration::from_millis(config.limits.header_read_timeout_ms),
+            body_read_timeout: Duration::from_millis(config.limits.body_read_timeout_ms),
+            idle_timeout: Duration::from_millis(config.limits.idle_timeout_ms),
+        };
         let mut tasks = vec![
-            crate::http::serve::serve(public, public_router, tls.clone(), shutdown.clone()),
+            crate::http::serve::serve(
+                public,
+                public_router,
+                tls.clone(),
+                http_limits("public"),
+                shutdown.clone(),
+            ),
             reload_on_sighup(Arc::clone(&reloader), shutdown.clone()),
         ];
         if let (Some(tls), Some(tls_config)) = (&tls, &config.tls) {
@@ -165,6 +190,7 @@ impl Server {
                 listener,
                 admin_router,
                 admin_tls,
+                http_limits("admin"),
                 shutdown.clone(),
             ));
         }
@@ -209,6 +235,41 @@ impl Server {
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
+}
+
+/// Raises the soft open-file limit to the hard one (connections are descriptors) and
+/// returns what is now allowed.
+fn raise_open_file_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(error) => {
+            let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((1024, 1024));
+            tracing::warn!(%error, soft, "cannot raise the open-file limit");
+            soft
+        }
+    }
+}
+
+/// Each HTTP listener's caps and timeouts, sized under the open-file limit.
+fn connection_limits_for(config: &ServerConfig, open_files: u64) -> usize {
+    let dns_tcp = if config.dns_listen.is_some() {
+        config.dns.tcp_max_connections
+    } else {
+        0
+    };
+    let budget = config.limits.connection_budget(open_files, dns_tcp);
+    if config
+        .limits
+        .max_connections
+        .is_some_and(|wanted| wanted > budget)
+    {
+        tracing::warn!(
+            open_files,
+            max_connections = budget,
+            "limits.max_connections lowered to fit under the open-file limit"
+        );
+    }
+    budget
 }
 
 /// The public listener's routes: the JSON API (`/resolve`, `/report`, `/healthz`) and

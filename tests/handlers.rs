@@ -191,11 +191,12 @@ async fn healthz_and_report_answer_json() {
             "not an endpoint",
         ),
     ] {
-        let answer = call(
-            &r.public,
-            request("POST", "/report", Body::from(body.to_string())),
-        )
-        .await;
+        let mut report = request("POST", "/report", Body::from(body.to_string()));
+        report.headers_mut().insert(
+            header::CONTENT_TYPE,
+            "application/json; charset=utf-8".parse().unwrap(),
+        );
+        let answer = call(&r.public, report).await;
         assert_error_shape(&answer, StatusCode::BAD_REQUEST, "bad_request");
         let message = answer.json["message"].as_str().unwrap();
         assert!(message.contains(needle), "{message}");

@@ -116,24 +116,24 @@ async fn explain_costs(s: &common::Running) -> Value {
 }
 
 #[tokio::test]
-async fn bad_reports_are_400_and_change_nothing() {
+async fn bad_reports_are_refused_and_change_nothing() {
     let s = common::start_example().await;
     let before = explain_costs(&s).await;
     let good = json!({"ip": "203.0.113.10", "rtt_ms": 5, "ok": true});
     let huge = "x".repeat(100_000);
-    let cases: Vec<(String, &str)> = vec![
-        ("{not json".into(), "invalid JSON"),
-        (json!({"host": "api.example.com"}).to_string(), "invalid JSON"),
-        (json!({"host": "api.example.com", "reports": []}).to_string(), "empty"),
-        (json!({"host": "nope.example.com", "reports": [good]}).to_string(), "unknown host"),
-        (json!({"host": "api.example.com", "reports": [good, {"ip": "203.0.113.10", "rtt_ms": -3, "ok": true}]}).to_string(), "outside"),
-        (json!({"host": "api.example.com", "reports": [good, {"ip": "203.0.113.10", "rtt_ms": 1e12, "ok": true}]}).to_string(), "outside"),
-        (json!({"host": "api.example.com", "reports": [good, {"ip": "8.8.8.8", "rtt_ms": 3, "ok": true}]}).to_string(), "not an endpoint"),
-        (json!({"host": "api.example.com", "reports": [good, {"ip": "bogus", "rtt_ms": 3, "ok": true}]}).to_string(), "not an IP"),
-        (json!({"host": "api.example.com", "reports": [good, {"ip": "203.0.113.10", "rtt_ms": "fast", "ok": true}]}).to_string(), "invalid JSON"),
-        (json!({"host": huge, "reports": [good]}).to_string(), "larger than"),
+    let cases: Vec<(String, &str, u16)> = vec![
+        ("{not json".into(), "invalid JSON", 400),
+        (json!({"host": "api.example.com"}).to_string(), "invalid JSON", 400),
+        (json!({"host": "api.example.com", "reports": []}).to_string(), "empty", 400),
+        (json!({"host": "nope.example.com", "reports": [good]}).to_string(), "unknown host", 400),
+        (json!({"host": "api.example.com", "reports": [good, {"ip": "203.0.113.10", "rtt_ms": -3, "ok": true}]}).to_string(), "outside", 400),
+        (json!({"host": "api.example.com", "reports": [good, {"ip": "203.0.113.10", "rtt_ms": 1e12, "ok": true}]}).to_string(), "outside", 400),
+        (json!({"host": "api.example.com", "reports": [good, {"ip": "8.8.8.8", "rtt_ms": 3, "ok": true}]}).to_string(), "not an endpoint", 400),
+        (json!({"host": "api.example.com", "reports": [good, {"ip": "bogus", "rtt_ms": 3, "ok": true}]}).to_string(), "not an IP", 400),
+        (json!({"host": "api.example.com", "reports": [good, {"ip": "203.0.113.10", "rtt_ms": "fast", "ok": true}]}).to_string(), "invalid JSON", 400),
+        (json!({"host": huge, "reports": [good]}).to_string(), "larger than", 413),
     ];
-    for (body, needle) in cases {
+    for (body, needle, status) in cases {
         let response = s
             .client
             .post(s.url("/report"))
@@ -145,12 +145,13 @@ async fn bad_reports_are_400_and_change_nothing() {
             .unwrap();
         assert_eq!(
             response.status().as_u16(),
-            400,
+            status,
             "{}",
             &body[..body.len().min(200)]
         );
         let answer: Value = response.json().await.unwrap();
-        assert_eq!(answer["error"], "bad_request");
+        let code = if status == 413 { "payload_too_large" } else { "bad_request" };
+        assert_eq!(answer["error"], code);
         assert!(
             answer["message"].as_str().unwrap().contains(needle),
             "{needle}: {answer}"

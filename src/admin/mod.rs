@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -188,8 +188,9 @@ async fn undrain(
     State(state): State<AdminState>,
     Extension(actor): Extension<Actor>,
     Path(zone): Path<String>,
-    Query(query): Query<UndrainQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    let query: UndrainQuery = crate::http::query(raw.as_deref())?;
     known_zone(&state.resolver.snapshot().model, &zone)?;
     let change = Change::Undrain {
         zone,
@@ -246,8 +247,9 @@ async fn enable(
     State(state): State<AdminState>,
     Extension(actor): Extension<Actor>,
     Path(ip): Path<String>,
-    Query(query): Query<UndrainQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    let query: UndrainQuery = crate::http::query(raw.as_deref())?;
     let ip = known_endpoint(&state.resolver, &ip)?;
     let reason = query.reason.unwrap_or_default();
     apply(&state, &actor, Change::Enable { ip, reason }).await
@@ -333,8 +335,9 @@ struct ExplainQuery {
 
 async fn explain(
     State(state): State<AdminState>,
-    Query(query): Query<ExplainQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    let query: ExplainQuery = crate::http::query(raw.as_deref())?;
     let host = query
         .host
         .ok_or_else(|| ApiError::BadRequest("missing host parameter".into()))?;

@@ -122,8 +122,7 @@ pub(super) async fn resolve(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params: ResolveParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|e| bad(format!("bad query string: {e}")))?;
+    let params: ResolveParams = crate::http::query(query.as_deref())?;
     let request = app.resolver.request();
     let snapshot = request.snapshot();
     if let Some(signing) = &snapshot.signing {

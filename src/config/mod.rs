@@ -89,6 +89,8 @@ pub struct DnsConfig {
     pub tcp_max_connections: usize,
     /// Largest query accepted over TCP or DoH (bytes).
     pub max_query_bytes: usize,
+    /// TCP connections one client (IPv4 address, IPv6 /64) may hold at once.
+    pub tcp_max_connections_per_ip: u32,
 }
 
 impl Default for DnsConfig {
@@ -100,6 +102,7 @@ impl Default for DnsConfig {
             tcp_idle_timeout_ms: 10_000,
             tcp_max_connections: 512,
             max_query_bytes: 4096,
+            tcp_max_connections_per_ip: 16,
         }
     }
 }
@@ -213,6 +216,17 @@ pub struct Limits {
     pub fallback_ips: usize,
     /// Largest request body accepted (bytes).
     pub max_body_bytes: usize,
+    /// Connections each HTTP listener holds at once; more wait in the kernel's queue.
+    /// Absent: as many as the open-file limit allows (see [`Limits::connection_budget`]).
+    pub max_connections: Option<usize>,
+    /// Connections one client (IPv4 address, IPv6 /64) holds on one HTTP listener.
+    pub max_connections_per_ip: u32,
+    /// From a request head's first byte (or the connect) to its last (ms).
+    pub header_read_timeout_ms: u64,
+    /// From a request's dispatch to the last byte of its body (ms).
+    pub body_read_timeout_ms: u64,
+    /// A keep-alive connection with no request for this long is closed (ms).
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -223,7 +237,27 @@ impl Default for Limits {
             fallback_zones: 1,
             fallback_ips: 2,
             max_body_bytes: 64 * 1024,
+            max_connections: None,
+            max_connections_per_ip: 64,
+            header_read_timeout_ms: 5_000,
+            body_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
         }
+    }
+}
+
+/// Descriptors kept free of connections: state and audit files, IP databases, the
+/// zones watcher, health probes, DNS over UDP, logs.
+pub const FD_HEADROOM: u64 = 256;
+
+impl Limits {
+    /// Connections each of the two HTTP listeners may hold so that both, DNS over TCP
+    /// (`dns_tcp` connections) and [`FD_HEADROOM`] fit under `open_files`; the
+    /// configured `max_connections` when it fits, else the most that does (at least 16).
+    pub fn connection_budget(&self, open_files: u64, dns_tcp: usize) -> usize {
+        let free = open_files.saturating_sub(FD_HEADROOM + dns_tcp as u64) / 2;
+        let fits = usize::try_from(free).unwrap_or(usize::MAX).max(16);
+        self.max_connections.map_or(fits, |wanted| wanted.min(fits))
     }
 }
 
@@ -292,6 +326,48 @@ impl ServerConfig {
             "dns.max_query_bytes",
             pin(&mut self.dns.max_query_bytes, &running.dns.max_query_bytes),
         );
+        check(
+            "dns.tcp_max_connections_per_ip",
+            pin(
+                &mut self.dns.tcp_max_connections_per_ip,
+                &running.dns.tcp_max_connections_per_ip,
+            ),
+        );
+        check(
+            "limits.max_connections",
+            pin(
+                &mut self.limits.max_connections,
+                &running.limits.max_connections,
+            ),
+        );
+        check(
+            "limits.max_connections_per_ip",
+            pin(
+                &mut self.limits.max_connections_per_ip,
+                &running.limits.max_connections_per_ip,
+            ),
+        );
+        check(
+            "limits.header_read_timeout_ms",
+            pin(
+                &mut self.limits.header_read_timeout_ms,
+                &running.limits.header_read_timeout_ms,
+            ),
+        );
+        check(
+            "limits.body_read_timeout_ms",
+            pin(
+                &mut self.limits.body_read_timeout_ms,
+                &running.limits.body_read_timeout_ms,
+            ),
+        );
+        check(
+            "limits.idle_timeout_ms",
+            pin(
+                &mut self.limits.idle_timeout_ms,
+                &running.limits.idle_timeout_ms,
+            ),
+        );
         restart_required
     }
 
@@ -326,7 +402,34 @@ impl ServerConfig {
         if limits.max_body_bytes < 1024 {
             return Err(invalid("limits.max_body_bytes", "must be at least 1024"));
         }
+        if limits.max_connections == Some(0) {
+            return Err(invalid("limits.max_connections", "must be at least 1"));
+        }
+        if limits.max_connections_per_ip == 0 {
+            return Err(invalid(
+                "limits.max_connections_per_ip",
+                "must be at least 1",
+            ));
+        }
+        for (field, value) in [
+            (
+                "limits.header_read_timeout_ms",
+                limits.header_read_timeout_ms,
+            ),
+            ("limits.body_read_timeout_ms", limits.body_read_timeout_ms),
+            ("limits.idle_timeout_ms", limits.idle_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(invalid(field, "must be at least 1"));
+            }
+        }
         let dns = &config.dns;
+        if dns.tcp_max_connections_per_ip == 0 {
+            return Err(invalid(
+                "dns.tcp_max_connections_per_ip",
+                "must be at least 1",
+            ));
+        }
         if !(512..=4096).contains(&dns.udp_max_payload) {
             return Err(invalid("dns.udp_max_payload", "must be 512 ..= 4096"));
         }

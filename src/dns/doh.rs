@@ -16,8 +16,8 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, RawQuery, State};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -29,7 +29,7 @@ use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use serde::{Deserialize, Serialize};
 
 use super::handler::{DnsHandler, Reply, parse_name};
-use crate::http::{ApiError, EPOCH_HEADER};
+use crate::http::{ApiError, EPOCH_HEADER, read_body};
 use crate::policy::client_ip::client_ip;
 use crate::resolver::Request;
 
@@ -46,8 +46,22 @@ const BASE64URL: GeneralPurpose = GeneralPurpose::new(
 pub fn router(handler: DnsHandler, max_query_bytes: usize) -> Router {
     Router::new()
         .route("/dns-query", get(doh_get).post(doh_post))
-        .layer(DefaultBodyLimit::max(max_query_bytes))
-        .with_state(handler)
+        .with_state(Doh {
+            handler,
+            max_query_bytes,
+        })
+}
+
+/// The DoH handlers' state: the shared DNS handler and the query size bound, which
+/// holds for GET (decoded `dns=`) and POST bodies alike.
+#[derive(Clone)]
+struct Doh {
+    handler: DnsHandler,
+    max_query_bytes: usize,
+}
+
+fn too_large(len: usize, max: usize) -> ApiError {
+    ApiError::PayloadTooLarge(format!("DNS query of {len} bytes; at most {max}"))
 }
 
 #[derive(Deserialize)]
@@ -77,19 +91,24 @@ fn client(request: &Request<'_>, peer: SocketAddr, headers: &HeaderMap) -> std::
 }
 
 async fn doh_get(
-    State(handler): State<DnsHandler>,
+    State(Doh {
+        handler,
+        max_query_bytes,
+    }): State<Doh>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params: GetParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|e| bad(format!("bad query string: {e}")))?;
+    let params: GetParams = crate::http::query(query.as_deref())?;
     let request = handler.resolver().request();
     let client = client(&request, peer, &headers);
     if let Some(dns) = params.dns {
         let bytes = BASE64URL
             .decode(dns.trim())
             .map_err(|e| bad(format!("dns parameter is not base64url: {e}")))?;
+        if bytes.len() > max_query_bytes {
+            return Err(too_large(bytes.len(), max_query_bytes));
+        }
         return wire_answer(&handler, &request, &bytes, client);
     }
     if let Some(name) = params.name {
@@ -116,10 +135,13 @@ async fn doh_get(
 }
 
 async fn doh_post(
-    State(handler): State<DnsHandler>,
+    State(Doh {
+        handler,
+        max_query_bytes,
+    }): State<Doh>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -131,6 +153,7 @@ async fn doh_post(
             "content type {content_type:?} is not {DNS_MESSAGE}"
         )));
     }
+    let body = read_body(body, max_query_bytes).await?;
     let request = handler.resolver().request();
     let client = client(&request, peer, &headers);
     wire_answer(&handler, &request, &body, client)

@@ -90,7 +90,7 @@ impl DnsHandler {
         if query.len() < HEADER_LEN || query[2] & 0x80 != 0 {
             return None;
         }
-        match Message::from_vec(query) {
+        match parse_exact(query) {
             Ok(message) => Some(self.answer_message(request, &message, client)),
             Err(error) => {
                 tracing::debug!(%error, %client, "malformed DNS query");
@@ -234,6 +234,18 @@ fn answer(
     }
 }
 
+/// Parses a whole query: bytes left after the message make it malformed (FORMERR), so a
+/// query cannot smuggle data past what we parsed.
+fn parse_exact(query: &[u8]) -> Result<Message, String> {
+    use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+    let mut decoder = BinDecoder::new(query);
+    let message = Message::read(&mut decoder).map_err(|e| e.to_string())?;
+    match decoder.len() {
+        0 => Ok(message),
+        trailing => Err(format!("{trailing} bytes after the message")),
+    }
+}
+
 /// Encodes `message` within `limit` bytes: whole, else truncated with TC set (question
 /// and OPT kept), else a bare SERVFAIL.
 fn encode(message: &Message, limit: usize) -> Vec<u8> {
@@ -301,6 +313,21 @@ mod tests {
                 .handle(&response.to_vec().unwrap(), local())
                 .is_none()
         );
+    }
+
+    #[test]
+    fn trailing_bytes_after_a_valid_question_are_formerr() {
+        let handler = handler();
+        let mut wire = query("api.example.com.", RecordType::A).to_vec().unwrap();
+        let answered = handler.handle(&wire, local()).unwrap();
+        assert_eq!(
+            answered.message.metadata.response_code,
+            ResponseCode::NoError
+        );
+        wire.extend_from_slice(b"smuggled");
+        let reply = handler.handle(&wire, local()).unwrap();
+        assert_eq!(reply.message.metadata.response_code, ResponseCode::FormErr);
+        assert!(reply.message.answers.is_empty());
     }
 
     #[test]

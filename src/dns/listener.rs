@@ -3,7 +3,9 @@
 //! UDP answers fit the client's EDNS payload size (512 without EDNS, capped by
 //! `dns.udp_max_payload`); a bigger answer goes out empty with TC set so the client
 //! retries over TCP, where the whole answer is sent. TCP is bounded: at most
-//! `dns.tcp_max_connections` at once, each closed after `dns.tcp_idle_timeout_ms`
+//! `dns.tcp_max_connections` at once and `dns.tcp_max_connections_per_ip` from one
+//! client network (so one client cannot hold every slot), each closed after
+//! `dns.tcp_idle_timeout_ms`
 //! without a complete query, and queries over `dns.max_query_bytes` close the
 //! connection. Both stop on the shutdown token.
 
@@ -13,11 +15,11 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::DnsHandler;
+use crate::accept::ConnectionLimits;
 use crate::config::DnsConfig;
 
 /// UDP receive buffer: larger than any query worth answering; longer datagrams are cut
@@ -75,7 +77,11 @@ pub fn spawn(
         sockets.tcp,
         handler,
         limits,
-        Arc::new(Semaphore::new(config.tcp_max_connections)),
+        ConnectionLimits::new(
+            "dns_tcp",
+            config.tcp_max_connections,
+            config.tcp_max_connections_per_ip,
+        ),
         shutdown,
     )));
     tasks
@@ -115,15 +121,14 @@ async fn serve_tcp(
     listener: TcpListener,
     handler: DnsHandler,
     limits: TcpLimits,
-    slots: Arc<Semaphore>,
+    connection_limits: Arc<ConnectionLimits>,
     shutdown: CancellationToken,
 ) {
     let connections = shutdown.clone();
     crate::accept::accept_loop(
         listener,
-        Some(slots),
+        connection_limits,
         shutdown,
-        "dns tcp",
         |stream, peer, slot| {
             let handler = handler.clone();
             let shutdown = connections.clone();

@@ -1,10 +1,12 @@
 //! Reading what a caller sent: bounded JSON bodies and IP parameters.
 //!
-//! Every failure is an [`ApiError::BadRequest`] naming the reason, never a panic.
+//! Every failure is an [`ApiError`] naming the reason, never a panic: 400 for what does
+//! not parse, 413 for a body over its bound, 408 for one that did not arrive in time
+//! (see [`super::deadline`]).
 
 use super::ApiError;
 
-/// Reads a JSON body of at most `limit` bytes; every failure is a 400 with the reason.
+/// Reads a JSON body of at most `limit` bytes.
 pub async fn json_body<T: serde::de::DeserializeOwned>(
     body: axum::body::Body,
     limit: usize,
@@ -25,15 +27,36 @@ pub async fn optional_json_body<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
-async fn read_body(body: axum::body::Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::BadRequest(format!("body larger than {limit} bytes")))
+/// Reads a whole body of at most `limit` bytes.
+pub async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+        while let Some(current) = cause {
+            if current.is::<super::deadline::BodyTimedOut>() {
+                return ApiError::RequestTimeout(current.to_string());
+            }
+            if current.is::<http_body_util::LengthLimitError>() {
+                return ApiError::PayloadTooLarge(format!("body larger than {limit} bytes"));
+            }
+            cause = current.source();
+        }
+        ApiError::BadRequest(format!("cannot read the body: {error}"))
+    })
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+/// Parses a query string (`RawQuery`) into `T`: a repeated, unknown-typed or malformed
+/// parameter is a 400 in the JSON error shape, never axum's plain-text rejection.
+pub fn query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))
 }
 
 /// Parses an IP a caller gave us (`what` names it in the error); IPv4-mapped IPv6

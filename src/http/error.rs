@@ -33,6 +33,12 @@ pub enum ApiError {
     Internal(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A body (or DoH query) over its size bound.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A body that did not arrive within its time bound.
+    #[error("{0}")]
+    RequestTimeout(String),
 }
 
 impl IntoResponse for ApiError {
@@ -49,6 +55,8 @@ impl IntoResponse for ApiError {
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
         };
         let mut body = json!({"error": code, "message": self.to_string()});
         if let Self::ReloadFailed(errors) = &self {

@@ -1,14 +1,16 @@
 //! HTTP plumbing shared by the public API, DoH and the admin API.
 //!
-//! The one error type ([`ApiError`]), body and parameter reading ([`body`]), and the
-//! way an axum router is served on a listener, over TLS or plaintext ([`serve`]). No
+//! The one error type ([`ApiError`]), body and parameter reading ([`body`]) with a
+//! deadline on slow bodies ([`deadline`]), and the way an axum router is served on a
+//! listener, over TLS or plaintext, with connection caps and timeouts ([`serve`]). No
 //! steering logic lives here: these are the parts every HTTP front needs the same.
 
 pub mod body;
+pub mod deadline;
 mod error;
 pub mod serve;
 
-pub use body::{json_body, optional_json_body, parse_ip};
+pub use body::{json_body, optional_json_body, parse_ip, query, read_body};
 pub use error::ApiError;
 
 /// Name of the header carrying the steering epoch on every answer.

@@ -565,7 +565,9 @@ fn compile_rule(
 
 /// Lower case, no trailing dot: the form domains are stored and looked up in.
 pub fn normalize_host(host: &str) -> String {
-    host.trim().trim_end_matches('.').to_ascii_lowercase()
+    // One trailing dot is the root (a fully qualified name); two are an empty label.
+    let host = host.trim();
+    host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
 }
 
 /// A syntactically valid host name (RFC 1123 labels), already normalised.
