@@ -51,6 +51,7 @@ public final class HttpDnsClient implements Closeable {
     /** A Date header moving the clock correction by more than this justifies re-signing once. */
     private static final long SKEW_RETRY_MS = 30 * 1000L;
     private static final long SAVE_DELAY_MS = 2000;
+    private static final AtomicInteger CLIENTS = new AtomicInteger();
 
     private final HttpDnsConfig cfg;
     private final Clock clock;
@@ -70,6 +71,8 @@ public final class HttpDnsClient implements Closeable {
     /** Server time minus device time, from the last Date header; corrects request signatures. */
     private volatile long clockSkewMs;
     private volatile String detectedQueryType;
+    /** Names this client's threads: "httpdns-N-". */
+    private final String threadPrefix = "httpdns-" + CLIENTS.incrementAndGet() + "-";
 
     /** One /resolve request for a host list; callers asking for the same list share it. */
     private final class FetchTask extends FutureTask<Map<String, HostAnswer>> {
@@ -144,9 +147,9 @@ public final class HttpDnsClient implements Closeable {
         }
         this.reports = new ReportBuffer(clock.nowMillis(), cfg.maxPendingReports);
         this.executor = new ThreadPoolExecutor(cfg.maxWorkers, cfg.maxWorkers, 30, TimeUnit.SECONDS,
-                new LinkedBlockingQueue<Runnable>(WORK_QUEUE), daemon("httpdns-worker"));
+                new LinkedBlockingQueue<Runnable>(WORK_QUEUE), daemon(threadPrefix + "worker"));
         executor.allowCoreThreadTimeOut(true);
-        this.timer = new ScheduledThreadPoolExecutor(1, daemon("httpdns-timer"));
+        this.timer = new ScheduledThreadPoolExecutor(1, daemon(threadPrefix + "timer"));
         timer.setRemoveOnCancelPolicy(true);
         if (cfg.cacheStore != null) loadCache();
         if (cfg.tickIntervalMs > 0) {
@@ -494,6 +497,11 @@ public final class HttpDnsClient implements Closeable {
     long expiresAt(String host) {
         AnswerCache.Entry e = cache.get(normalize(host));
         return e == null ? -1 : e.expiresAt;
+    }
+
+    /** Prefix of this client's thread names; for tests. */
+    String threadPrefix() {
+        return threadPrefix;
     }
 
     int cacheSize() {

@@ -395,10 +395,12 @@ final class TestSupport {
         }
     }
 
-    /** Live SDK threads (workers and timer). */
-    static int sdkThreads() {
+    /** Live threads of one client (workers and timer). */
+    static int sdkThreads(HttpDnsClient client) {
         int n = 0;
-        for (Thread t : Thread.getAllStackTraces().keySet()) if (t.isAlive() && t.getName().startsWith("httpdns-")) n++;
+        for (Thread t : Thread.getAllStackTraces().keySet()) {
+            if (t.isAlive() && t.getName().startsWith(client.threadPrefix())) n++;
+        }
         return n;
     }
 }
