@@ -733,12 +733,14 @@ public final class HttpDnsClient implements Closeable {
         boolean signed = cfg.tokenProvider != null || cfg.secret != null;
         for (int attempt = 0; ; attempt++) {
             long left = Math.max(1, (deadline - System.nanoTime()) / NS_PER_MS);
+            // Backoff windows count from the attempt's start: deterministic under a test clock.
+            long startedAt = clock.nowMillis();
             HttpTransport.Response r;
             try {
                 r = HttpTransport.exchange(ep, tls[idx], "GET", resolvePath(hosts), null,
                         (int) Math.min(cfg.connectTimeoutMs, left), (int) Math.min(cfg.readTimeoutMs, left));
             } catch (IOException e) {
-                long d = backoff.failure(idx, clock.nowMillis());
+                long d = backoff.failure(idx, startedAt);
                 Logger.Level level = e instanceof HttpDnsTlsException ? Logger.Level.ERROR : Logger.Level.WARN;
                 log.log(level, "HTTPDNS server " + ep.entry + " failed (" + e.getMessage() + "); skipped for " + d
                         + " ms", e);
@@ -757,7 +759,7 @@ public final class HttpDnsClient implements Closeable {
                 continue;
             }
             HttpDnsException e = new HttpDnsException("HTTP " + r.status + " from " + ep.entry + ": " + r.body, r.status);
-            if (r.status >= 500) backoff.failure(idx, clock.nowMillis()); else backoff.success(idx);
+            if (r.status >= 500) backoff.failure(idx, startedAt); else backoff.success(idx);
             throw e;
         }
     }
