@@ -6,6 +6,7 @@
 #   name-only.pem/-key signed by ca: DNS:resolver.test only (fails the default IP check)
 #   other-ca.pem      a CA the clients never trust
 #   untrusted.pem/-key signed by other-ca: DNS:resolver.test, IP:127.0.0.1
+#   pins.json         SPKI pins of ca.pem and server.pem
 set -euo pipefail
 cd "$(dirname "$0")"
 tmp=$(mktemp -d)
@@ -29,3 +30,6 @@ ca other-ca "httpdns SDK untrusted test CA"
 leaf server ca "DNS:resolver.test,IP:127.0.0.1"
 leaf name-only ca "DNS:resolver.test"
 leaf untrusted other-ca "DNS:resolver.test,IP:127.0.0.1"
+# SPKI pins (base64 SHA-256 of the public key), checked by both SDKs' pin code.
+pin() { openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64; }
+printf '{"ca.pem": "%s", "server.pem": "%s"}\n' "$(pin ca.pem)" "$(pin server.pem)" >pins.json

@@ -174,6 +174,14 @@ public class TlsTest {
     }
 
     @Test
+    public void spkiPinsMatchTheSharedVectors() throws Exception {
+        org.json.JSONObject pins = new org.json.JSONObject(TestSupport.tlsFile("pins.json"));
+        for (String cert : new String[] {"ca.pem", "server.pem"}) {
+            assertEquals(cert, pins.getString(cert), Tls.spkiSha256(Tls.parsePem(TestSupport.tlsFile(cert)).get(0)));
+        }
+    }
+
+    @Test
     public void wildcardNamesMatchOneLabel() {
         assertTrue(Tls.dnsMatches("*.example.com", "dns.example.com"));
         assertFalse(Tls.dnsMatches("*.example.com", "a.b.example.com"));
