@@ -706,14 +706,14 @@ public final class HttpDnsClient implements Closeable {
         IOException last = null;
         for (int idx : candidates()) {
             long remaining = (deadline - System.nanoTime()) / NS_PER_MS;
-            if (remaining <= 0) break;
+            if (remaining <= 0) {
+                if (!backoff.healthy(idx)) backoff.release(idx); // a claimed probe that never went out
+                break;
+            }
             try {
                 Map<String, HostAnswer> out = fetchFrom(idx, hosts, remaining);
-                if (out != null) {
-                    if (idx == preferredServer.get()) probeRecoveredServers(hosts);
-                    return out;
-                }
-                return Collections.emptyMap();
+                probeRecoveredServers(hosts);
+                return out;
             } catch (HttpDnsException e) {
                 last = e;
                 if (e.status() >= 400 && e.status() < 500) break; // other servers would say the same
@@ -749,7 +749,14 @@ public final class HttpDnsClient implements Closeable {
             }
             long skewChange = observeDate(r.dateMs);
             if (r.status == 200) {
-                ResolveResponse parsed = ResolveResponse.parse(r.body);
+                ResolveResponse parsed;
+                try {
+                    parsed = ResolveResponse.parse(r.body);
+                } catch (HttpDnsException e) {
+                    backoff.failure(idx, startedAt); // a server sending garbage is as good as down
+                    lastError = e;
+                    throw e;
+                }
                 backoff.success(idx);
                 preferredServer.set(idx);
                 return store(parsed, parseLong(r.epochHeader));
@@ -784,7 +791,7 @@ public final class HttpDnsClient implements Closeable {
         for (int i = 0; i < cfg.endpoints.size(); i++) {
             final int idx = i;
             if (!backoff.claimProbe(idx, now)) continue;
-            submit(new Runnable() {
+            Future<?> f = submit(new Runnable() {
                 @Override
                 public void run() {
                     try {
@@ -794,6 +801,7 @@ public final class HttpDnsClient implements Closeable {
                     }
                 }
             });
+            if (f.isCancelled()) backoff.release(idx); // refused: the pool is full or closed
         }
     }
 

@@ -38,6 +38,11 @@ final class ServerBackoff {
         return true;
     }
 
+    /** Gives back a claimed trial request that was never sent. */
+    synchronized void release(int i) {
+        probing[i] = false;
+    }
+
     synchronized boolean anyHealthy() {
         for (int f : failures) if (f == 0) return true;
         return false;
