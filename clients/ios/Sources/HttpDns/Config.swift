@@ -127,7 +127,7 @@ public struct HttpDnsConfig: Sendable {
     /// Base64 SHA-256 SPKI pins checked on top of the chain.
     public var pinSha256: [String] = []
     public var logger: HttpDnsLogger = { level, message, _ in
-        if level == .warn || level == .error { NSLog("httpdns: %@", message) }
+        if level == .warn || level == .error { FileHandle.standardError.write(Data("httpdns: \(message)\n".utf8)) }
     }
     /// Timeout of one attempt on one server (URLSession has no separate connect timeout).
     public var connectTimeoutMs: Int = 500

@@ -398,7 +398,7 @@ public final class HttpDnsClient: Sendable {
                     return s.backoff.failure(idx, now: startedAt)
                 }
                 var isTls = false
-                if case HttpDnsError.tls = error { isTls = true }
+                if let e = error as? HttpDnsError, case .tls = e { isTls = true }
                 config.logger(isTls ? .error : .warn, "HTTPDNS server \(ep.entry) failed (\(error)); skipped for \(d) ms", error)
                 throw error
             }

@@ -96,7 +96,7 @@ final class FakeTransport: HttpTransport {
 
     init(servers: Int, config: HttpDnsConfig? = nil) throws {
         state = Locked(State(behaviours: Array(repeating: Behaviour(), count: servers)))
-        policy = try config.map(TlsPolicy.init)
+        policy = try config.map { try TlsPolicy(config: $0) }
         endpoints = try config?.servers.map(ServerEndpoint.parse) ?? []
     }
 
