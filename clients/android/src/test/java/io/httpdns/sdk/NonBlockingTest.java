@@ -60,25 +60,24 @@ public class NonBlockingTest {
         HostAnswer run();
     }
 
-    /** Best of several timed calls (each on a path of the same kind), and the worst. */
+    /** Median and worst of several timed calls (each on a path of the same kind), in microseconds. */
     private static long[] time(List<Call> calls, HostAnswer.Source expected) {
-        long best = Long.MAX_VALUE;
-        long worst = 0;
+        List<Long> us = new ArrayList<Long>();
         for (Call c : calls) {
             long t0 = System.nanoTime();
             HostAnswer a = c.run();
-            long us = (System.nanoTime() - t0) / 1000;
+            us.add((System.nanoTime() - t0) / 1000);
             assertEquals(expected, a.source);
-            best = Math.min(best, us);
-            worst = Math.max(worst, us);
         }
-        return new long[] {best, worst};
+        Collections.sort(us);
+        return new long[] {us.get(us.size() / 2), us.get(us.size() - 1)};
     }
 
-    private static void assertFast(String path, long[] bestWorstUs) {
-        assertTrue(path + ": best call took " + bestWorstUs[0] + " us", bestWorstUs[0] < 10000);
-        // Even a descheduled call stays far below the server's delay: it never waited on the network.
-        assertTrue(path + ": worst call took " + bestWorstUs[1] + " us", bestWorstUs[1] < SERVER_DELAY_MS * 1000 / 2);
+    private static void assertFast(String path, long[] medianWorstUs) {
+        // The median call is under 10 ms (the loaded CI machine may deschedule a single call)...
+        assertTrue(path + ": median call took " + medianWorstUs[0] + " us", medianWorstUs[0] < 10000);
+        // ... and even the worst stays far below the server's delay: it never waited on the network.
+        assertTrue(path + ": worst call took " + medianWorstUs[1] + " us", medianWorstUs[1] < SERVER_DELAY_MS * 1000 / 2);
     }
 
     private List<Call> nonBlocking(final String... hosts) {
