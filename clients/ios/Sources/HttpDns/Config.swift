@@ -5,10 +5,9 @@ import Darwin
 import Glibc
 #endif
 
-/// Wall-clock source for cache TTLs, staleness, refresh points, report intervals and signature expiry.
-/// Injectable for tests. (Named `HttpDnsClock` rather than `Clock` to avoid Swift 5.7's `Clock` protocol.)
-/// Blocking timeouts always use real monotonic time.
-public protocol HttpDnsClock {
+/// Wall-clock source for cache TTLs, staleness, backoff windows, report intervals and signature expiry.
+/// Injectable for tests. (Named `HttpDnsClock` to avoid Swift's own `Clock` protocol.)
+public protocol HttpDnsClock: Sendable {
     /// Milliseconds since the Unix epoch.
     func nowMillis() -> Int64
 }
@@ -19,7 +18,8 @@ public struct SystemClock: HttpDnsClock {
 }
 
 /// The platform resolver (LocalDNS) used when HTTPDNS cannot answer. Pluggable for tests.
-public protocol SystemDns {
+/// Called on SDK tasks only, never on the caller's thread.
+public protocol SystemDns: Sendable {
     /// IP literals (IPv4 and/or IPv6) for `host`; throws when it cannot be resolved.
     func lookup(_ host: String) throws -> [String]
 }
@@ -60,34 +60,92 @@ public struct PosixSystemDns: SystemDns {
     }
 }
 
+/// Which IP families the device can use, for `queryType = "auto"`. Pluggable (e.g. `NWPathMonitor`).
+public protocol IpStackDetector: Sendable {
+    /// "A", "AAAA" or "A,AAAA".
+    func queryType() -> String
+}
+
+/// Default detector: addresses of the interfaces that are up (`getifaddrs`); loopback, link-local
+/// and ULA IPv6 do not count. Reads local state only.
+public struct LocalInterfacesDetector: IpStackDetector {
+    public init() {}
+
+    public func queryType() -> String {
+        var v4 = false
+        var v6 = false
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return "A,AAAA" }
+        defer { freeifaddrs(first) }
+        var cur: UnsafeMutablePointer<ifaddrs>? = first
+        while let ifa = cur {
+            defer { cur = ifa.pointee.ifa_next }
+            let flags = Int32(truncatingIfNeeded: ifa.pointee.ifa_flags)
+            guard let sa = ifa.pointee.ifa_addr, flags & Int32(IFF_UP) != 0, flags & Int32(IFF_LOOPBACK) == 0,
+                  let ip = PosixSystemDns.ipString(sa) else { continue }
+            if ip.contains(":") {
+                let lower = ip.lowercased()
+                if !lower.hasPrefix("fe80") && !lower.hasPrefix("fc") && !lower.hasPrefix("fd") { v6 = true }
+            } else {
+                v4 = true
+            }
+        }
+        return LocalInterfacesDetector.typeFor(v4: v4, v6: v6)
+    }
+
+    /// The query type for the usable families; neither known means ask for both.
+    public static func typeFor(v4: Bool, v6: Bool) -> String {
+        if v4 && !v6 { return "A" }
+        if v6 && !v4 { return "AAAA" }
+        return "A,AAAA"
+    }
+}
+
+public enum LogLevel: String, Sendable { case debug, info, warn, error }
+
+/// Logging hook for the SDK's own events (TLS failures, backoff, cleartext servers).
+public typealias HttpDnsLogger = @Sendable (_ level: LogLevel, _ message: String, _ error: Error?) -> Void
+
 /// Supplies the request signature so the secret need not live in the app.
 /// Arguments: the exact `host` query value (comma-joined for a batch) and `t` (Unix expiry seconds).
 /// Returns lowercase hex HMAC-SHA256(secret, hostParam + "\n" + t), or nil to send unsigned.
-public typealias TokenProvider = (_ hostParam: String, _ expiry: Int64) -> String?
+public typealias TokenProvider = @Sendable (_ hostParam: String, _ expiry: Int64) -> String?
 
 /// Decides which hosts bypass HTTPDNS and always use the system resolver.
-public typealias HostFilter = (_ host: String) -> Bool
+public typealias HostFilter = @Sendable (_ host: String) -> Bool
 
 /// Client settings; the same names and defaults as the Android SDK's `HttpDnsConfig`.
-public struct HttpDnsConfig {
-    /// Server addresses "IP:port" (or "[v6]:port", or a full "http(s)://..." base URL), tried in order.
+public struct HttpDnsConfig: Sendable {
+    /// "https://203.0.113.53", "https://203.0.113.53:8443", "203.0.113.53" (no scheme means https).
+    /// "http://..." only when written out (a warning is logged once).
     public var servers: [String]
-    /// Budget for one server attempt. URLSession has no separate connect timeout: one attempt may take
-    /// up to connectTimeoutMs + readTimeoutMs.
-    public var connectTimeoutMs: Int = 800
-    public var readTimeoutMs: Int = 1500
-    /// Longest a `resolve*` call may block its caller.
-    public var timeoutMs: Int = 2000
+    /// Name required in the server certificate when connecting by IP; nil: the certificate must name the IP.
+    /// URLSession cannot send SNI for an IP URL, so on Apple platforms this name is verified but not sent.
+    public var tlsServerName: String?
+    /// PEM certificates used as the only trust anchors (a private CA or a self-signed certificate).
+    public var trustedCertificatesPem: String?
+    /// Base64 SHA-256 SPKI pins checked on top of the chain.
+    public var pinSha256: [String] = []
+    public var logger: HttpDnsLogger = { level, message, _ in
+        if level == .warn || level == .error { FileHandle.standardError.write(Data("httpdns: \(message)\n".utf8)) }
+    }
+    /// Timeout of one attempt on one server (URLSession has no separate connect timeout).
+    public var connectTimeoutMs: Int = 500
+    public var readTimeoutMs: Int = 1000
+    /// Total budget of one `resolve` call.
+    public var timeoutMs: Int = 1500
     /// Part of `timeoutMs` kept for the system resolver after HTTPDNS fails.
-    public var systemDnsBudgetMs: Int = 500
-    /// How long past its TTL a cached answer may still be served when the servers fail.
+    public var systemDnsBudgetMs: Int = 400
     public var maxStaleMs: Int64 = 60 * 60 * 1000
-    /// Fraction of the TTL after which a cached answer is refreshed in the background.
     public var refreshRatio: Double = 0.75
+    public var backoffBaseMs: Int64 = 2000
+    public var backoffMaxMs: Int64 = 5 * 60 * 1000
+    public var negativeTtlMs: Int64 = 30 * 1000
+    public var maxCacheEntries: Int = 512
     public var preResolveHosts: [String] = []
-    /// "A", "AAAA" or "A,AAAA".
-    public var queryType: String = "A,AAAA"
-    /// Optional `ip=` override (normally nil: the server uses the peer address).
+    /// "auto" (the families `ipStackDetector` reports), "A", "AAAA" or "A,AAAA".
+    public var queryType: String = "auto"
+    public var ipStackDetector: IpStackDetector = LocalInterfacesDetector()
     public var clientIp: String?
     public var secret: String?
     /// Takes precedence over `secret`.
@@ -96,15 +154,14 @@ public struct HttpDnsConfig {
     public var systemDns: SystemDns = PosixSystemDns()
     public var systemDnsFilter: HostFilter = { _ in false }
     public var clock: HttpDnsClock = SystemClock()
+    /// Where the cache survives restarts; nil: memory only.
+    public var cacheStore: CacheStore?
     public var reportIntervalMs: Int64 = 60 * 1000
     public var maxPendingReports: Int = 256
     /// Period of the background housekeeping tick (refresh + report flush); 0 disables it.
     public var tickIntervalMs: Int = 1000
-    /// When > 0, every fresh HTTPDNS answer is TCP-probed on this port and the timings reported.
-    public var autoProbePort: Int = 0
     public var probeTimeoutMs: Int = 1000
     public var prober: TcpProber = PosixTcpProber()
-    /// Most hosts in one batch request.
     public var maxBatchSize: Int = 10
 
     public init(servers: [String]) {
@@ -117,5 +174,29 @@ public struct HttpDnsConfig {
         let exact = Set(lowered.filter { !$0.hasPrefix("*.") })
         let suffixes = lowered.filter { $0.hasPrefix("*.") }.map { String($0.dropFirst()) }
         systemDnsFilter = { host in exact.contains(host) || suffixes.contains { host.hasSuffix($0) } }
+    }
+}
+
+/// Where the answer cache is kept across launches (apps can back it with their own storage).
+public protocol CacheStore: Sendable {
+    func load() throws -> String?
+    func save(_ snapshot: String) throws
+}
+
+/// `CacheStore` in one file, replaced atomically.
+public struct FileCacheStore: CacheStore {
+    public let url: URL
+
+    public init(url: URL) {
+        self.url = url
+    }
+
+    public func load() throws -> String? {
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        return String(decoding: try Data(contentsOf: url), as: UTF8.self)
+    }
+
+    public func save(_ snapshot: String) throws {
+        try Data(snapshot.utf8).write(to: url, options: .atomic)
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Where the server located the client. Every field may be nil when unknown.
-public struct Geo: Equatable {
+public struct Geo: Equatable, Sendable {
     public let country: String?
     public let province: String?
     public let city: String?
@@ -10,7 +10,7 @@ public struct Geo: Equatable {
 }
 
 /// A lower-priority zone the client may use when the primary addresses fail.
-public struct FallbackZone: Equatable {
+public struct FallbackZone: Equatable, Sendable {
     public let zone: String
     public let ips: [String]
     public let ipsv6: [String]
@@ -20,8 +20,8 @@ public struct FallbackZone: Equatable {
 }
 
 /// The addresses for one host, and where they came from.
-public struct HostAnswer: Equatable {
-    public enum Source: String {
+public struct HostAnswer: Equatable, Sendable {
+    public enum Source: String, Sendable {
         /// Fresh from an HTTPDNS server.
         case httpdns
         /// From the cache, within its TTL.
@@ -88,14 +88,32 @@ public struct HostAnswer: Equatable {
                           fallback: [], error: nil, epoch: 0, source: .system)
     }
 
+    /// An IP literal answered locally (never sent to the resolver).
+    static func literal(_ host: String) -> HostAnswer {
+        let ip = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        return fromSystem(host: host, addresses: [ip])
+    }
+
     static func unresolved(host: String, error: String) -> HostAnswer {
         return HostAnswer(host: host, zone: nil, failover: false, ttl: 0, ips: [], ipsv6: [],
                           fallback: [], error: error, epoch: 0, source: .none)
     }
 }
 
-public enum HttpDnsError: Error, Equatable {
+/// Which TLS check failed (same names as Android's `HttpDnsTlsException.Kind`).
+public enum TlsFailureKind: String, Sendable {
+    case nameMismatch = "NAME_MISMATCH"
+    case untrusted = "UNTRUSTED"
+    case pinMismatch = "PIN_MISMATCH"
+    case handshake = "HANDSHAKE"
+}
+
+public enum HttpDnsError: Error, Equatable, Sendable {
     case malformed(String)
+    /// A TLS check failed; never retried in cleartext.
+    case tls(TlsFailureKind, String)
+    /// Every server is in backoff.
+    case unavailable
     case http(status: Int, body: String)
     case transport(String)
     case timeout
@@ -103,7 +121,7 @@ public enum HttpDnsError: Error, Equatable {
 }
 
 /// A parsed `GET /resolve` response body.
-public struct ResolveResponse: Equatable {
+public struct ResolveResponse: Equatable, Sendable {
     public let clientIp: String?
     public let geo: Geo?
     public let epoch: Int64

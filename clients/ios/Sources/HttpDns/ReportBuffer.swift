@@ -1,8 +1,8 @@
 import Foundation
 
 /// Pending connect-time reports, grouped per host, drained at most once per interval. Thread safe.
-final class ReportBuffer {
-    struct Report: Encodable, Equatable {
+final class ReportBuffer: @unchecked Sendable { // state guarded by `lock`
+    struct Report: Encodable, Equatable, Sendable {
         let ip: String
         let rtt_ms: Int64
         let ok: Bool

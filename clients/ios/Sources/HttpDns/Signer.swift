@@ -1,22 +1,32 @@
 import Foundation
 
+#if canImport(CryptoKit)
+import CryptoKit
+#endif
+
 /// Request signing: sign = lowercase hex HMAC-SHA256(key = secret, message = hostParam + "\n" + t).
-/// Pure Swift (no CryptoKit/CommonCrypto) so it builds and behaves the same on every platform.
+/// CryptoKit on Apple platforms; the portable implementation below only where CryptoKit is missing (Linux).
 public enum Signer {
     public static func sign(secret: String, hostParam: String, expiry: Int64) -> String {
         return hmacSHA256Hex(key: secret, message: hostParam + "\n" + String(expiry))
     }
 
     public static func hmacSHA256Hex(key: String, message: String) -> String {
-        return hex(hmacSHA256(key: Array(key.utf8), message: Array(message.utf8)))
+        #if canImport(CryptoKit)
+        let mac = HMAC<CryptoKit.SHA256>.authenticationCode(for: Data(message.utf8), using: SymmetricKey(data: Data(key.utf8)))
+        return hex(Array(mac))
+        #else
+        return hex(PortableHMAC.hmacSHA256(key: Array(key.utf8), message: Array(message.utf8)))
+        #endif
     }
 
-    static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        var k = key.count > 64 ? SHA256.hash(key) : key
-        k += [UInt8](repeating: 0, count: 64 - k.count)
-        let ipad = k.map { $0 ^ 0x36 }
-        let opad = k.map { $0 ^ 0x5c }
-        return SHA256.hash(opad + SHA256.hash(ipad + message))
+    /// SHA-256 digest (SPKI pins).
+    static func sha256(_ data: [UInt8]) -> [UInt8] {
+        #if canImport(CryptoKit)
+        return Array(CryptoKit.SHA256.hash(data: Data(data)))
+        #else
+        return PortableSHA256.hash(data)
+        #endif
     }
 
     static func hex(_ bytes: [UInt8]) -> String {
@@ -31,8 +41,20 @@ public enum Signer {
     }
 }
 
+#if !canImport(CryptoKit)
+/// HMAC-SHA256 (RFC 2104) for platforms without CryptoKit.
+enum PortableHMAC {
+    static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
+        var k = key.count > 64 ? PortableSHA256.hash(key) : key
+        k += [UInt8](repeating: 0, count: 64 - k.count)
+        let ipad = k.map { $0 ^ 0x36 }
+        let opad = k.map { $0 ^ 0x5c }
+        return PortableSHA256.hash(opad + PortableSHA256.hash(ipad + message))
+    }
+}
+
 /// FIPS 180-4 SHA-256.
-enum SHA256 {
+enum PortableSHA256 {
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -113,3 +135,4 @@ enum SHA256 {
         return out
     }
 }
+#endif

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// Measures TCP connect to an address; pluggable for tests.
-public protocol TcpProber {
+public protocol TcpProber: Sendable {
     /// True when a TCP connection to ip:port was established within `timeoutMs`.
     func probe(ip: String, port: Int, timeoutMs: Int) -> Bool
 }

@@ -1,6 +1,9 @@
 import Foundation
 import XCTest
 @testable import HttpDns
+#if canImport(Security)
+import Security
+#endif
 
 /// Shared fixtures from clients/testdata (the same files the Android tests load).
 enum Fixtures {
@@ -12,7 +15,7 @@ enum Fixtures {
         .appendingPathComponent("testdata")
 
     static func data(_ name: String) -> Data {
-        return try! Data(contentsOf: dir.appendingPathComponent(name))
+        return (try? Data(contentsOf: dir.appendingPathComponent(name))) ?? Data()
     }
 
     static func string(_ name: String) -> String {
@@ -26,125 +29,139 @@ enum Fixtures {
 }
 
 final class FakeClock: HttpDnsClock {
-    private let lock = NSLock()
-    private var now: Int64 = 1_764_089_000_000
+    private let now = Locked<Int64>(1_764_089_000_000)
 
-    func nowMillis() -> Int64 {
-        lock.lock()
-        defer { lock.unlock() }
-        return now
-    }
-
-    func advance(_ ms: Int64) {
-        lock.lock()
-        now += ms
-        lock.unlock()
-    }
+    func nowMillis() -> Int64 { now.with { $0 } }
+    func advance(_ ms: Int64) { now.with { $0 += ms } }
+    func set(_ ms: Int64) { now.with { $0 = ms } }
 }
 
 final class FakeSystemDns: SystemDns {
-    private let lock = NSLock()
-    private var answers: [String: [String]] = [:]
-    private(set) var lookups: [String] = []
-    var delayMs = 0
-
-    func put(_ host: String, _ ips: [String]) {
-        lock.lock()
-        answers[host] = ips
-        lock.unlock()
+    private struct State {
+        var answers: [String: [String]] = [:]
+        var lookups: [String] = []
     }
 
-    func remove(_ host: String) {
-        lock.lock()
-        answers[host] = nil
-        lock.unlock()
-    }
+    private let state = Locked(State())
+
+    func put(_ host: String, _ ips: [String]) { state.with { $0.answers[host] = ips } }
+    var lookups: [String] { state.with { $0.lookups } }
 
     func lookup(_ host: String) throws -> [String] {
-        lock.lock()
-        lookups.append(host)
-        let a = answers[host]
-        lock.unlock()
-        if delayMs > 0 { Thread.sleep(forTimeInterval: Double(delayMs) / 1000) }
+        let a: [String]? = state.with { s in
+            s.lookups.append(host)
+            return s.answers[host]
+        }
         guard let ips = a else { throw HttpDnsError.transport("unknown host \(host)") }
         return ips
     }
 }
 
-final class FakeProber: TcpProber {
-    let reachable: Set<String>
-    init(reachable: Set<String>) { self.reachable = reachable }
-    func probe(ip: String, port: Int, timeoutMs: Int) -> Bool { return reachable.contains(ip) }
+final class FixedStack: IpStackDetector {
+    let type: String
+    init(_ type: String) { self.type = type }
+    func queryType() -> String { type }
 }
 
-/// A fake HTTPDNS server behind the transport protocol: records requests, answers through `handler`.
+/// Fake HTTPDNS servers behind the transport protocol, one behaviour per configured server. For
+/// HTTPS servers with a `cert` (a name under testdata/tls) the real `ServerTrustEvaluator` checks that
+/// certificate, as the URLSession delegate does.
 final class FakeTransport: HttpTransport {
-    struct Request {
-        let server: String
+    struct Request: Sendable {
+        let server: Int
         let path: String
         let query: [String: String]
-        let body: Data?
-        let timeoutMs: Int
     }
 
-    private let lock = NSLock()
-    private var recorded: [Request] = []
-    private var handlerValue: (Request) throws -> HttpResponse
-
-    init(_ handler: @escaping (Request) throws -> HttpResponse) {
-        handlerValue = handler
+    struct Behaviour: Sendable {
+        var status = 200
+        var body = Data("{}".utf8)
+        var anyHost = false
+        var delayMs = 0
+        var dateMs: Int64 = 0
+        var cert: String?
+        /// Signed requests whose `t` is below this are refused with 403 (the server's expiry check).
+        var minT: Int64?
     }
 
-    static func serving(_ fixture: String, epochHeader: String? = nil) -> FakeTransport {
-        let body = Fixtures.data(fixture)
-        return FakeTransport { req in
-            req.path == "/report" ? HttpResponse(status: 200, body: Data("{\"accepted\": 1}".utf8))
-                : HttpResponse(status: 200, body: body, epochHeader: epochHeader)
+    private struct State {
+        var behaviours: [Behaviour]
+        var requests: [Request] = []
+        var invalidated = false
+    }
+
+    private let state: Locked<State>
+    let policy: TlsPolicy?
+    let endpoints: [ServerEndpoint]
+
+    init(servers: Int, config: HttpDnsConfig? = nil) throws {
+        state = Locked(State(behaviours: Array(repeating: Behaviour(), count: servers)))
+        policy = try config.map { try TlsPolicy(config: $0) }
+        endpoints = try config?.servers.map(ServerEndpoint.parse) ?? []
+    }
+
+    func set(_ server: Int, _ change: (inout Behaviour) -> Void) { state.with { change(&$0.behaviours[server]) } }
+    func serve(_ server: Int, fixture: String, anyHost: Bool = false) {
+        set(server) { b in
+            b.status = 200
+            b.body = Fixtures.data(fixture)
+            b.anyHost = anyHost
         }
     }
 
-    var handler: (Request) throws -> HttpResponse {
-        get { lock.lock(); defer { lock.unlock() }; return handlerValue }
-        set { lock.lock(); handlerValue = newValue; lock.unlock() }
-    }
+    var requests: [Request] { state.with { $0.requests } }
+    func resolveCount(_ server: Int) -> Int { requests.filter { $0.server == server && $0.path.hasSuffix("/resolve") }.count }
+    var invalidated: Bool { state.with { $0.invalidated } }
 
-    var requests: [Request] {
-        lock.lock()
-        defer { lock.unlock() }
-        return recorded
-    }
+    func invalidate() { state.with { $0.invalidated = true } }
 
-    var resolves: [Request] { return requests.filter { $0.path == "/resolve" } }
-    var reports: [Request] { return requests.filter { $0.path == "/report" } }
-
-    func exchange(method: String, url: URL, body: Data?, timeoutMs: Int) throws -> HttpResponse {
-        let c = URLComponents(url: url, resolvingAgainstBaseURL: false)!
+    func exchange(server: Int, method: String, url: URL, body: Data?, timeoutMs: Int) async throws -> HttpResponse {
+        let b = state.with { $0.behaviours[server] }
+        #if canImport(Security)
+        if let cert = b.cert, let policy = policy {
+            let expected = policy.expectedName(for: endpoints[server])
+            if let kind = FakeTransport.check(cert: cert, expectedName: expected, policy: policy) {
+                throw HttpDnsError.tls(kind, "fake server \(server)")
+            }
+        }
+        #endif
+        let c = URLComponents(url: url, resolvingAgainstBaseURL: false)
         var q: [String: String] = [:]
-        for item in c.queryItems ?? [] { q[item.name] = item.value ?? "" }
-        let req = Request(server: "\(c.host ?? ""):\(c.port ?? 0)", path: c.path, query: q, body: body,
-                          timeoutMs: timeoutMs)
-        lock.lock()
-        recorded.append(req)
-        let h = handlerValue
-        lock.unlock()
-        return try h(req)
+        for item in c?.queryItems ?? [] { q[item.name] = item.value ?? "" }
+        state.with { $0.requests.append(Request(server: server, path: c?.path ?? "", query: q)) }
+        if b.delayMs > 0 { try await Task.sleep(nanoseconds: UInt64(b.delayMs) * 1_000_000) }
+        var data = b.body
+        if b.anyHost, let host = q["host"] {
+            data = Data(String(decoding: data, as: UTF8.self).replacingOccurrences(of: "api.example.com", with: host).utf8)
+        }
+        var status = b.status
+        if let minT = b.minT, (Int64(q["t"] ?? "") ?? 0) < minT { status = 403 }
+        if status != 200 { data = Data("{\"error\":\"internal\",\"message\":\"fake failure\"}".utf8) }
+        return HttpResponse(status: status, body: data, epochHeader: nil, dateMs: b.dateMs)
     }
+
+    #if canImport(Security)
+    /// The same evaluation the URLSession delegate runs, on a committed test certificate.
+    static func check(cert: String, expectedName: String, policy: TlsPolicy) -> TlsFailureKind? {
+        guard let der = (try? TlsPolicy.parsePem(Fixtures.string("tls/\(cert).pem")))?.first,
+              let c = SecCertificateCreateWithData(nil, der as CFData) else { return .handshake }
+        var trust: SecTrust?
+        guard SecTrustCreateWithCertificates(c, SecPolicyCreateSSL(true, nil), &trust) == errSecSuccess,
+              let t = trust else { return .handshake }
+        return ServerTrustEvaluator.evaluate(t, expectedName: expectedName, policy: policy)
+    }
+    #endif
 }
 
-func waitUntil(_ what: String, timeout: TimeInterval = 3, _ cond: () -> Bool,
-               file: StaticString = #filePath, line: UInt = #line) {
+/// Polls until `cond` holds (tests wait on state, not on fixed sleeps).
+func waitUntil(_ what: String, timeout: TimeInterval = 10, _ cond: () -> Bool,
+               file: StaticString = #filePath, line: UInt = #line) async {
     let end = Date().addingTimeInterval(timeout)
     while Date() < end {
         if cond() { return }
-        Thread.sleep(forTimeInterval: 0.01)
+        try? await Task.sleep(nanoseconds: 10_000_000)
     }
     if !cond() { XCTFail("timed out waiting for \(what)", file: file, line: line) }
-}
-
-func elapsedMs(_ body: () -> Void) -> Int {
-    let t0 = DispatchTime.now().uptimeNanoseconds
-    body()
-    return Int((DispatchTime.now().uptimeNanoseconds - t0) / 1_000_000)
 }
 
 func testConfig(_ servers: [String], clock: FakeClock, sys: FakeSystemDns) -> HttpDnsConfig {
@@ -152,5 +169,8 @@ func testConfig(_ servers: [String], clock: FakeClock, sys: FakeSystemDns) -> Ht
     c.clock = clock
     c.systemDns = sys
     c.tickIntervalMs = 0
+    c.trustedCertificatesPem = Fixtures.string("tls/ca.pem")
+    c.ipStackDetector = FixedStack("A,AAAA")
+    c.logger = { _, _, _ in }
     return c
 }

@@ -19,63 +19,67 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.FutureTask;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * HTTPDNS client: resolves host names through {@code GET /resolve} on a list of HTTPDNS servers
- * (addressed by IP, so it never needs LocalDNS itself), caches answers, refreshes them in the
- * background, serves stale answers when the servers fail, and falls back to the system resolver.
+ * HTTPDNS client: resolves host names through {@code GET /resolve} over HTTPS on a list of
+ * resolvers addressed by IP (so it never needs LocalDNS itself), caches answers, refreshes them
+ * in the background, serves stale answers when the resolvers fail, and falls back to the system
+ * resolver.
  *
- * <p>Thread safe. {@code resolve*} never blocks its caller longer than
- * {@link HttpDnsConfig#timeoutMs}; network work runs on SDK daemon threads.
+ * <p>Thread safe. {@link #resolveNonBlocking} never touches the network on the calling thread;
+ * {@link #resolve} blocks at most {@link HttpDnsConfig#timeoutMs}; {@link #resolveAsync} calls
+ * back on an SDK thread. Network work runs on a bounded pool of SDK daemon threads.
  */
 public final class HttpDnsClient implements Closeable {
     private static final long NS_PER_MS = 1000000L;
+    /** Queued SDK jobs beyond this are refused (the caller degrades to stale/system answers). */
+    private static final int WORK_QUEUE = 4096;
+    /** A Date header moving the clock correction by more than this justifies re-signing once. */
+    private static final long SKEW_RETRY_MS = 30 * 1000L;
+    private static final long SAVE_DELAY_MS = 2000;
+    private static final AtomicInteger CLIENTS = new AtomicInteger();
 
     private final HttpDnsConfig cfg;
     private final Clock clock;
-    private final ConcurrentHashMap<String, CacheEntry> cache = new ConcurrentHashMap<String, CacheEntry>();
+    private final Logger log;
+    private final AnswerCache cache;
     private final ConcurrentHashMap<String, FetchTask> inflight = new ConcurrentHashMap<String, FetchTask>();
     private final Set<String> refreshing = Collections.newSetFromMap(new ConcurrentHashMap<String, Boolean>());
     private final AtomicInteger preferredServer = new AtomicInteger();
-    private final Object cacheLock = new Object();
-    private long epoch; // guarded by cacheLock
+    private final ServerBackoff backoff;
+    private final Tls.Setup[] tls;
     private final ReportBuffer reports;
-    private final ExecutorService executor;
-    private final ScheduledExecutorService scheduler;
+    private final ThreadPoolExecutor executor;
+    private final ScheduledThreadPoolExecutor timer;
+    private final AtomicBoolean saveScheduled = new AtomicBoolean();
     private volatile ResolveResponse lastResponse;
     private volatile Throwable lastError;
+    /** Server time minus device time, from the last Date header; corrects request signatures. */
+    private volatile long clockSkewMs;
+    private volatile String detectedQueryType;
+    /** Names this client's threads: "httpdns-N-". */
+    private final String threadPrefix = "httpdns-" + CLIENTS.incrementAndGet() + "-";
 
-    private static final class CacheEntry {
-        final HostAnswer answer;
-        final long expiresAt;
-        final long refreshAt;
-        final long staleUntil;
-        /** Read through {@code resolve*} since it was stored: worth refreshing in the background. */
-        volatile boolean used;
-
-        CacheEntry(HostAnswer a, long now, HttpDnsConfig cfg) {
-            answer = a;
-            long ttlMs = a.ttl * 1000L;
-            expiresAt = now + ttlMs;
-            refreshAt = now + (long) (ttlMs * cfg.refreshRatio);
-            staleUntil = expiresAt + cfg.maxStaleMs;
-        }
-    }
-
+    /** One /resolve request for a host list; callers asking for the same list share it. */
     private final class FetchTask extends FutureTask<Map<String, HostAnswer>> {
         final String key;
         final List<String> hosts;
+        private final List<Runnable> listeners = new CopyOnWriteArrayList<Runnable>();
+        private boolean finished; // guarded by listeners
 
         FetchTask(Callable<Map<String, HostAnswer>> c, String key, List<String> hosts) {
             super(c);
@@ -87,47 +91,179 @@ public final class HttpDnsClient implements Closeable {
             setException(e);
         }
 
+        /** Runs {@code r} when the request ends (at once if it already has). */
+        void onDone(Runnable r) {
+            synchronized (listeners) {
+                if (!finished) {
+                    listeners.add(r);
+                    return;
+                }
+            }
+            r.run();
+        }
+
+        /** The answer for {@code host}, or null if the request failed or has not ended. */
+        HostAnswer answer(String host) {
+            if (!isDone()) return null;
+            try {
+                return get().get(host);
+            } catch (ExecutionException e) {
+                return null;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return null;
+            } catch (java.util.concurrent.CancellationException e) {
+                return null;
+            }
+        }
+
         @Override
         protected void done() {
             inflight.remove(key, this);
             refreshing.removeAll(hosts);
+            synchronized (listeners) {
+                finished = true;
+            }
+            for (Runnable r : listeners) r.run();
         }
     }
 
     public HttpDnsClient(HttpDnsConfig cfg) {
         this.cfg = cfg;
         this.clock = cfg.clock;
+        this.log = cfg.logger;
+        this.cache = new AnswerCache(cfg.maxCacheEntries);
+        this.backoff = new ServerBackoff(cfg.endpoints.size(), cfg.backoffBaseMs, cfg.backoffMaxMs);
+        this.tls = new Tls.Setup[cfg.endpoints.size()];
+        for (int i = 0; i < tls.length; i++) {
+            ServerEndpoint ep = cfg.endpoints.get(i);
+            if (ep.https) {
+                String expected = cfg.tlsServerName != null ? cfg.tlsServerName : ep.bareHost();
+                tls[i] = Tls.setup(cfg.trustedCertificates, cfg.pins, expected, cfg.tlsServerName);
+            } else {
+                log.log(Logger.Level.WARN, "HTTPDNS server " + ep.entry
+                        + " uses cleartext http: answers can be forged on-path and Android 9+ blocks it by default", null);
+            }
+        }
         this.reports = new ReportBuffer(clock.nowMillis(), cfg.maxPendingReports);
-        this.executor = Executors.newCachedThreadPool(daemon("httpdns-worker"));
+        this.executor = new ThreadPoolExecutor(cfg.maxWorkers, cfg.maxWorkers, 30, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<Runnable>(WORK_QUEUE), daemon(threadPrefix + "worker"));
+        executor.allowCoreThreadTimeOut(true);
+        this.timer = new ScheduledThreadPoolExecutor(1, daemon(threadPrefix + "timer"));
+        timer.setRemoveOnCancelPolicy(true);
+        if (cfg.cacheStore != null) loadCache();
         if (cfg.tickIntervalMs > 0) {
-            scheduler = Executors.newSingleThreadScheduledExecutor(daemon("httpdns-tick"));
-            scheduler.scheduleWithFixedDelay(new Runnable() {
+            timer.scheduleWithFixedDelay(new Runnable() {
                 @Override
                 public void run() {
                     try {
                         tick();
-                    } catch (Throwable t) {
-                        lastError = t;
+                    } catch (RuntimeException t) {
+                        error("background tick failed", t);
                     }
                 }
             }, cfg.tickIntervalMs, cfg.tickIntervalMs, TimeUnit.MILLISECONDS);
-        } else {
-            scheduler = null;
         }
         if (!cfg.preResolveHosts.isEmpty()) preResolve(cfg.preResolveHosts);
     }
 
     // ------------------------------------------------------------------ resolving
 
-    /** Resolves one host. Never returns null; check {@link HostAnswer#source} / {@link HostAnswer#isEmpty()}. */
+    /**
+     * Resolves one host, blocking at most {@link HttpDnsConfig#timeoutMs}. Never returns null; check
+     * {@link HostAnswer#source} / {@link HostAnswer#isEmpty()}. Do not call it on the UI thread: use
+     * {@link #resolveNonBlocking} or {@link #resolveAsync} there.
+     */
     public HostAnswer resolve(String host) {
         String h = normalize(host);
         return resolveBatch(Collections.singletonList(h)).get(h);
     }
 
     /**
-     * Resolves several hosts with at most one request per {@link HttpDnsConfig#maxBatchSize} hosts.
-     * The map is keyed by the lower-cased host name, in request order, and has an answer for every host.
+     * Returns at once, with no network on the calling thread: the cached answer (CACHE), an expired
+     * one within {@link HttpDnsConfig#maxStaleMs} (STALE) while a refresh starts in the background, or
+     * an empty answer (NONE) while the first fetch starts. Hosts that never use HTTPDNS (filtered, or
+     * unknown to the resolver) also give NONE: resolve those with the system resolver.
+     */
+    public HostAnswer resolveNonBlocking(String host) {
+        String h = normalize(host);
+        if (IpLiteral.is(h)) return literal(h);
+        if (cfg.systemDnsFilter.useSystemDns(h)) return HostAnswer.none(h, "system_dns_host");
+        long now = clock.nowMillis();
+        AnswerCache.Entry e = cache.get(h);
+        if (e != null && e.negative && now < e.expiresAt) return HostAnswer.none(h, e.answer.error);
+        if (e != null && !e.negative) {
+            if (cache.fresh(e, now)) {
+                e.used = true;
+                if (now >= e.refreshAt) refreshAsync(Collections.singletonList(h));
+                return e.answer.withSource(HostAnswer.Source.CACHE);
+            }
+            if (now <= e.staleUntil) {
+                e.used = true;
+                refreshAsync(Collections.singletonList(h));
+                return e.answer.withSource(HostAnswer.Source.STALE);
+            }
+        }
+        refreshAsync(Collections.singletonList(h));
+        return HostAnswer.none(h, "pending");
+    }
+
+    /**
+     * Resolves one host without blocking the caller; {@code callback} gets the answer once, on an SDK
+     * thread, within {@link HttpDnsConfig#timeoutMs} (HTTPDNS, CACHE, STALE, SYSTEM or NONE).
+     */
+    public void resolveAsync(String host, final Callback<HostAnswer> callback) {
+        final String h = normalize(host);
+        if (IpLiteral.is(h)) {
+            deliverLater(callback, literal(h));
+            return;
+        }
+        if (cfg.systemDnsFilter.useSystemDns(h)) {
+            systemAsync(h, null, callback);
+            return;
+        }
+        long now = clock.nowMillis();
+        AnswerCache.Entry e = cache.get(h);
+        if (e != null && e.negative && now < e.expiresAt) {
+            systemAsync(h, e.answer.error, callback);
+            return;
+        }
+        if (e != null && !e.negative && cache.fresh(e, now)) {
+            e.used = true;
+            if (now >= e.refreshAt) refreshAsync(Collections.singletonList(h));
+            deliverLater(callback, e.answer.withSource(HostAnswer.Source.CACHE));
+            return;
+        }
+        final AnswerCache.Entry stale = e != null && !e.negative && now <= e.staleUntil ? e : null;
+        if (stale != null) stale.used = true;
+        if (!backoff.anyHealthy()) {
+            // Every server is backing off: probe in the background, answer from what we have.
+            refreshAsync(Collections.singletonList(h));
+            finishAsync(h, null, stale, callback);
+            return;
+        }
+        final FetchTask t = fetchShared(Collections.singletonList(h));
+        final AtomicBoolean once = new AtomicBoolean();
+        final Runnable finish = new Runnable() {
+            @Override
+            public void run() {
+                if (once.compareAndSet(false, true)) finishAsync(h, t.answer(h), stale, callback);
+            }
+        };
+        final ScheduledFuture<?> timeout = scheduleQuietly(finish, cfg.timeoutMs - cfg.systemDnsBudgetMs);
+        t.onDone(new Runnable() {
+            @Override
+            public void run() {
+                if (timeout != null) timeout.cancel(false);
+                finish.run();
+            }
+        });
+    }
+
+    /**
+     * Resolves several hosts with at most one request per {@link HttpDnsConfig#maxBatchSize} hosts,
+     * blocking at most {@link HttpDnsConfig#timeoutMs}. The map is keyed by the lower-cased host name,
+     * in request order, and has an answer for every host.
      */
     public Map<String, HostAnswer> resolveBatch(Collection<String> hosts) {
         long deadline = System.nanoTime() + cfg.timeoutMs * NS_PER_MS;
@@ -136,37 +272,51 @@ public final class HttpDnsClient implements Closeable {
         for (String h : hosts) wanted.add(normalize(h));
 
         Map<String, HostAnswer> result = new HashMap<String, HostAnswer>();
-        Map<String, CacheEntry> expired = new HashMap<String, CacheEntry>();
+        Map<String, AnswerCache.Entry> stale = new HashMap<String, AnswerCache.Entry>();
         Map<String, String> errors = new HashMap<String, String>();
         List<String> toFetch = new ArrayList<String>();
         List<String> toSystem = new ArrayList<String>();
         List<String> toRefresh = new ArrayList<String>();
         long now = clock.nowMillis();
         for (String h : wanted) {
+            if (IpLiteral.is(h)) {
+                result.put(h, literal(h));
+                continue;
+            }
             if (cfg.systemDnsFilter.useSystemDns(h)) {
                 toSystem.add(h);
                 continue;
             }
-            CacheEntry e = cache.get(h);
-            if (e != null && now < e.expiresAt) {
+            AnswerCache.Entry e = cache.get(h);
+            if (e != null && e.negative && now < e.expiresAt) {
+                toSystem.add(h);
+                errors.put(h, e.answer.error);
+            } else if (e != null && !e.negative && cache.fresh(e, now)) {
                 e.used = true;
                 result.put(h, e.answer.withSource(HostAnswer.Source.CACHE));
                 if (now >= e.refreshAt) toRefresh.add(h);
             } else {
                 toFetch.add(h);
-                if (e != null) expired.put(h, e);
+                if (e != null && !e.negative && now <= e.staleUntil) stale.put(h, e);
             }
         }
         if (!toRefresh.isEmpty()) refreshAsync(toRefresh);
         if (!toFetch.isEmpty()) {
-            Map<String, HostAnswer> fetched = awaitFetch(toFetch, httpDeadline);
-            now = clock.nowMillis();
+            Map<String, HostAnswer> fetched;
+            if (backoff.anyHealthy()) {
+                fetched = awaitFetch(toFetch, httpDeadline);
+            } else {
+                // Every server is backing off: the probe runs in the background, the caller does not wait.
+                refreshAsync(toFetch);
+                fetched = Collections.emptyMap();
+            }
             for (String h : toFetch) {
                 HostAnswer a = fetched.get(h);
-                CacheEntry old = expired.get(h);
-                if (a != null && a.error == null && !a.isEmpty()) {
+                AnswerCache.Entry old = stale.get(h);
+                if (usable(a)) {
                     result.put(h, a);
-                } else if (a == null && old != null && now <= old.staleUntil) {
+                } else if (old != null && (a == null || !"unknown_host".equals(a.error))) {
+                    old.used = true;
                     result.put(h, old.answer.withSource(HostAnswer.Source.STALE));
                 } else {
                     toSystem.add(h);
@@ -181,12 +331,12 @@ public final class HttpDnsClient implements Closeable {
         return ordered;
     }
 
-    /** The cached answer (fresh: CACHE, expired but within max staleness: STALE) or null. No network. */
+    /** The cached answer (fresh: CACHE, expired or older epoch but within max staleness: STALE) or null. No network. */
     public HostAnswer peek(String host) {
-        CacheEntry e = cache.get(normalize(host));
-        if (e == null) return null;
+        AnswerCache.Entry e = cache.get(normalize(host));
+        if (e == null || e.negative) return null;
         long now = clock.nowMillis();
-        if (now < e.expiresAt) return e.answer.withSource(HostAnswer.Source.CACHE);
+        if (cache.fresh(e, now)) return e.answer.withSource(HostAnswer.Source.CACHE);
         if (now <= e.staleUntil) return e.answer.withSource(HostAnswer.Source.STALE);
         return null;
     }
@@ -206,7 +356,7 @@ public final class HttpDnsClient implements Closeable {
         final List<String> list = new ArrayList<String>();
         for (String h : hosts) {
             String n = normalize(h);
-            if (!cfg.systemDnsFilter.useSystemDns(n) && !list.contains(n)) list.add(n);
+            if (!IpLiteral.is(n) && !cfg.systemDnsFilter.useSystemDns(n) && !list.contains(n)) list.add(n);
         }
         return submit(new Runnable() {
             @Override
@@ -224,15 +374,18 @@ public final class HttpDnsClient implements Closeable {
 
     /** Drops every cached answer. */
     public void clearCache() {
-        synchronized (cacheLock) {
-            cache.clear();
-        }
+        cache.clear();
     }
 
-    /** Call when the device's network changes: clears the cache, resets rotation, pre-resolves again. */
+    /**
+     * Call when the device's network changes: clears the cache, forgets server failures and the
+     * detected IP stack, pre-resolves again.
+     */
     public void onNetworkChanged() {
         clearCache();
         preferredServer.set(0);
+        backoff.reset();
+        detectedQueryType = null;
         if (!cfg.preResolveHosts.isEmpty()) preResolve(cfg.preResolveHosts);
     }
 
@@ -244,19 +397,11 @@ public final class HttpDnsClient implements Closeable {
 
     /**
      * Starts background refreshes for cached answers past {@link HttpDnsConfig#refreshRatio} of their TTL
-     * that were read since they were stored (or are in the pre-resolve list). Returns how many hosts.
+     * (or from an older epoch) that were read since they were stored (or are in the pre-resolve list).
+     * Returns how many hosts.
      */
     public int refreshExpiring() {
-        long now = clock.nowMillis();
-        List<String> due = new ArrayList<String>();
-        for (Map.Entry<String, CacheEntry> me : cache.entrySet()) {
-            CacheEntry e = me.getValue();
-            if (now >= e.refreshAt && now <= e.staleUntil
-                    && (e.used || cfg.preResolveHosts.contains(me.getKey()))) {
-                due.add(me.getKey());
-            }
-        }
-        return refreshAsync(due);
+        return refreshAsync(cache.due(clock.nowMillis(), cfg.preResolveHosts));
     }
 
     // ------------------------------------------------------------------ speed reports
@@ -297,9 +442,10 @@ public final class HttpDnsClient implements Closeable {
             public void run() {
                 for (String ip : addrs) {
                     long t0 = System.nanoTime();
-                    boolean ok = false;
+                    boolean ok;
                     Socket s = new Socket();
                     try {
+                        // ip is a literal from the answer: getByName parses it, no lookup.
                         s.connect(new InetSocketAddress(InetAddress.getByName(ip), port), cfg.probeTimeoutMs);
                         ok = true;
                     } catch (IOException e) {
@@ -308,6 +454,7 @@ public final class HttpDnsClient implements Closeable {
                         try {
                             s.close();
                         } catch (IOException ignored) {
+                            // nothing was sent on it
                         }
                     }
                     reportConnect(host, ip, (System.nanoTime() - t0) / NS_PER_MS, ok);
@@ -320,9 +467,7 @@ public final class HttpDnsClient implements Closeable {
 
     /** Newest epoch seen (body or X-Httpdns-Epoch header), 0 before any response. */
     public long currentEpoch() {
-        synchronized (cacheLock) {
-            return epoch;
-        }
+        return cache.epoch();
     }
 
     /** The last successful /resolve response (client IP and geo as the server saw them), or null. */
@@ -330,9 +475,17 @@ public final class HttpDnsClient implements Closeable {
         return lastResponse;
     }
 
-    /** The last error met in the background, for diagnostics; null if none. */
+    /**
+     * The last error met, for diagnostics; null if none. TLS failures are {@link HttpDnsTlsException}
+     * with the {@link HttpDnsTlsException.Kind} of check that failed.
+     */
     public Throwable lastError() {
         return lastError;
+    }
+
+    /** Server time minus device time (ms) from the last response's Date header; used for signing. */
+    public long clockSkewMs() {
+        return clockSkewMs;
     }
 
     /** The server currently tried first (the last one that answered). */
@@ -342,21 +495,106 @@ public final class HttpDnsClient implements Closeable {
 
     /** Expiry time (clock millis) of the cached entry, or -1; for tests. */
     long expiresAt(String host) {
-        CacheEntry e = cache.get(normalize(host));
+        AnswerCache.Entry e = cache.get(normalize(host));
         return e == null ? -1 : e.expiresAt;
+    }
+
+    /** Prefix of this client's thread names; for tests. */
+    String threadPrefix() {
+        return threadPrefix;
+    }
+
+    int cacheSize() {
+        return cache.size();
     }
 
     public HttpDnsConfig config() {
         return cfg;
     }
 
+    /** Stops the SDK threads and saves the cache to the {@link CacheStore}, if any. */
     @Override
     public void close() {
-        if (scheduler != null) scheduler.shutdownNow();
+        timer.shutdownNow();
         executor.shutdown();
+        if (cfg.cacheStore != null) saveCache();
     }
 
     // ------------------------------------------------------------------ internals
+
+    private static boolean usable(HostAnswer a) {
+        return a != null && a.error == null && !a.isEmpty();
+    }
+
+    private HostAnswer literal(String h) {
+        // Never sent to the resolver: the "host" already is the address.
+        return HostAnswer.system(h, Collections.singletonList(IpLiteral.strip(h)));
+    }
+
+    private void finishAsync(String h, HostAnswer fetched, AnswerCache.Entry stale, Callback<HostAnswer> cb) {
+        if (usable(fetched)) {
+            deliver(cb, fetched);
+        } else if (stale != null && (fetched == null || !"unknown_host".equals(fetched.error))) {
+            deliver(cb, stale.answer.withSource(HostAnswer.Source.STALE));
+        } else {
+            systemAsync(h, fetched == null ? "httpdns_unavailable"
+                    : fetched.error != null ? fetched.error : "empty_answer", cb);
+        }
+    }
+
+    private void systemAsync(final String h, final String prior, final Callback<HostAnswer> cb) {
+        Runnable r = new Runnable() {
+            @Override
+            public void run() {
+                HostAnswer a;
+                try {
+                    List<String> addrs = cfg.systemDns.lookup(h);
+                    a = addrs == null || addrs.isEmpty() ? HostAnswer.none(h, prior != null ? prior : "system_dns_failed")
+                            : HostAnswer.system(h, addrs);
+                } catch (IOException e) {
+                    a = HostAnswer.none(h, prior != null ? prior : "system_dns_failed");
+                } catch (RuntimeException e) {
+                    a = HostAnswer.none(h, prior != null ? prior : "system_dns_failed");
+                }
+                deliver(cb, a);
+            }
+        };
+        try {
+            executor.execute(r);
+        } catch (RejectedExecutionException e) {
+            deliver(cb, HostAnswer.none(h, "overloaded"));
+        }
+    }
+
+    private void deliverLater(final Callback<HostAnswer> cb, final HostAnswer a) {
+        try {
+            executor.execute(new Runnable() {
+                @Override
+                public void run() {
+                    deliver(cb, a);
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            deliver(cb, a);
+        }
+    }
+
+    private void deliver(Callback<HostAnswer> cb, HostAnswer a) {
+        try {
+            cb.onResult(a);
+        } catch (RuntimeException e) {
+            error("resolveAsync callback threw", e);
+        }
+    }
+
+    private ScheduledFuture<?> scheduleQuietly(Runnable r, long delayMs) {
+        try {
+            return timer.schedule(r, Math.max(0, delayMs), TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException e) {
+            r.run();
+            return null;
+        }
+    }
 
     private Map<String, HostAnswer> awaitFetch(List<String> hosts, long deadline) {
         List<FetchTask> tasks = new ArrayList<FetchTask>();
@@ -369,6 +607,8 @@ public final class HttpDnsClient implements Closeable {
                 lastError = e; // the task goes on and fills the cache when it ends
             } catch (ExecutionException e) {
                 lastError = e.getCause();
+            } catch (java.util.concurrent.CancellationException e) {
+                lastError = e;
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 break;
@@ -377,7 +617,6 @@ public final class HttpDnsClient implements Closeable {
         return out;
     }
 
-    /** One in-flight request per distinct host list; callers asking for the same list share it. */
     private FetchTask fetchShared(final List<String> hosts) {
         String key = joinHosts(hosts);
         FetchTask t = new FetchTask(new Callable<Map<String, HostAnswer>>() {
@@ -414,72 +653,222 @@ public final class HttpDnsClient implements Closeable {
                 + (long) cfg.servers.size() * (cfg.connectTimeoutMs + cfg.readTimeoutMs) * NS_PER_MS;
     }
 
-    /** Queries the servers in rotation order; caches and returns the answers keyed by host. */
-    Map<String, HostAnswer> fetch(List<String> hosts, long deadline) throws IOException {
-        String hostParam = joinHosts(hosts);
+    private String queryType() {
+        if (!"auto".equals(cfg.queryType)) return cfg.queryType;
+        String t = detectedQueryType;
+        if (t == null) {
+            t = cfg.ipStackDetector.queryType();
+            if (!"A".equals(t) && !"AAAA".equals(t)) t = "A,AAAA";
+            detectedQueryType = t;
+        }
+        return t;
+    }
+
+    private String resolvePath(List<String> hosts) {
         StringBuilder q = new StringBuilder("/resolve?host=");
         for (int i = 0; i < hosts.size(); i++) q.append(i == 0 ? "" : ",").append(enc(hosts.get(i)));
-        q.append("&type=").append(enc(cfg.queryType));
+        q.append("&type=").append(enc(queryType()));
         if (cfg.clientIp != null) q.append("&ip=").append(enc(cfg.clientIp));
         if (cfg.tokenProvider != null || cfg.secret != null) {
-            long t = clock.nowMillis() / 1000 + cfg.signValiditySeconds;
+            String hostParam = joinHosts(hosts);
+            // Signed with the server's idea of now: a device clock off by minutes still gets answers.
+            long t = (clock.nowMillis() + clockSkewMs) / 1000 + cfg.signValiditySeconds;
             String sign = cfg.tokenProvider != null ? cfg.tokenProvider.sign(hostParam, t)
                     : Signer.sign(cfg.secret, hostParam, t);
             if (sign != null) q.append("&t=").append(t).append("&sign=").append(enc(sign));
         }
-        int n = cfg.servers.size();
+        return q.toString();
+    }
+
+    /** Servers to try, in order: healthy ones from the preferred one on; else one due for a probe. */
+    private List<Integer> candidates() {
+        int n = cfg.endpoints.size();
         int start = preferredServer.get();
-        IOException last = null;
+        List<Integer> out = new ArrayList<Integer>();
         for (int i = 0; i < n; i++) {
             int idx = (start + i) % n;
-            long remaining = (deadline - System.nanoTime()) / NS_PER_MS;
-            if (remaining <= 0) break;
-            String server = cfg.servers.get(idx);
-            boolean clientError = false;
-            try {
-                HttpTransport.Response r = HttpTransport.exchange("GET", HttpTransport.baseUrl(server) + q, null,
-                        (int) Math.min(cfg.connectTimeoutMs, remaining), (int) Math.min(cfg.readTimeoutMs, remaining));
-                if (r.status == 200) {
-                    ResolveResponse parsed = ResolveResponse.parse(r.body);
-                    preferredServer.set(idx);
-                    return store(parsed, parseLong(r.epochHeader));
+            if (backoff.healthy(idx)) out.add(idx);
+        }
+        if (out.isEmpty()) {
+            long now = clock.nowMillis();
+            for (int i = 0; i < n; i++) {
+                if (backoff.claimProbe(i, now)) {
+                    out.add(i);
+                    break;
                 }
-                // 4xx: the request itself is wrong (bad host, bad signature); other servers would agree.
-                clientError = r.status >= 400 && r.status < 500;
-                throw new HttpDnsException("HTTP " + r.status + " from " + server + ": " + r.body, r.status);
-            } catch (IOException e) {
-                last = e;
-                if (clientError) break;
             }
         }
-        if (last == null) last = new HttpDnsException("no server answered in time", 0);
+        return out;
+    }
+
+    /** Queries the servers (see {@link #candidates}); caches and returns the answers keyed by host. */
+    Map<String, HostAnswer> fetch(List<String> hosts, long deadline) throws IOException {
+        IOException last = null;
+        for (int idx : candidates()) {
+            long remaining = (deadline - System.nanoTime()) / NS_PER_MS;
+            if (remaining <= 0) {
+                if (!backoff.healthy(idx)) backoff.release(idx); // a claimed probe that never went out
+                break;
+            }
+            try {
+                Map<String, HostAnswer> out = fetchFrom(idx, hosts, remaining);
+                probeRecoveredServers(hosts);
+                return out;
+            } catch (HttpDnsException e) {
+                last = e;
+                if (e.status() >= 400 && e.status() < 500) break; // other servers would say the same
+            } catch (IOException e) {
+                last = e;
+            }
+        }
+        if (last == null) last = new HttpDnsException("no HTTPDNS server available (all backing off)", 0);
         lastError = last;
         throw last;
+    }
+
+    /** One server, with one re-signed retry when the server's clock says our signature was off. */
+    private Map<String, HostAnswer> fetchFrom(int idx, List<String> hosts, long remainingMs) throws IOException {
+        ServerEndpoint ep = cfg.endpoints.get(idx);
+        long deadline = System.nanoTime() + remainingMs * NS_PER_MS;
+        boolean signed = cfg.tokenProvider != null || cfg.secret != null;
+        for (int attempt = 0; ; attempt++) {
+            long left = Math.max(1, (deadline - System.nanoTime()) / NS_PER_MS);
+            // Backoff windows count from the attempt's start: deterministic under a test clock.
+            long startedAt = clock.nowMillis();
+            HttpTransport.Response r;
+            try {
+                r = HttpTransport.exchange(ep, tls[idx], "GET", resolvePath(hosts), null,
+                        (int) Math.min(cfg.connectTimeoutMs, left), (int) Math.min(cfg.readTimeoutMs, left));
+            } catch (IOException e) {
+                long d = backoff.failure(idx, startedAt);
+                Logger.Level level = e instanceof HttpDnsTlsException ? Logger.Level.ERROR : Logger.Level.WARN;
+                log.log(level, "HTTPDNS server " + ep.entry + " failed (" + e.getMessage() + "); skipped for " + d
+                        + " ms", e);
+                lastError = e;
+                throw e;
+            }
+            long skewChange = observeDate(r.dateMs);
+            if (r.status == 200) {
+                ResolveResponse parsed;
+                try {
+                    parsed = ResolveResponse.parse(r.body);
+                } catch (HttpDnsException e) {
+                    backoff.failure(idx, startedAt); // a server sending garbage is as good as down
+                    lastError = e;
+                    throw e;
+                }
+                backoff.success(idx);
+                preferredServer.set(idx);
+                return store(parsed, parseLong(r.epochHeader));
+            }
+            if (signed && attempt == 0 && (r.status == 401 || r.status == 403) && Math.abs(skewChange) > SKEW_RETRY_MS) {
+                log.log(Logger.Level.INFO, "device clock is " + clockSkewMs + " ms off the server's; re-signing", null);
+                continue;
+            }
+            HttpDnsException e = new HttpDnsException("HTTP " + r.status + " from " + ep.entry + ": " + r.body, r.status);
+            if (r.status >= 500) backoff.failure(idx, startedAt); else backoff.success(idx);
+            throw e;
+        }
+    }
+
+    /** Updates the clock correction from a Date header; returns how much it moved. */
+    private long observeDate(long dateMs) {
+        if (dateMs <= 0) return 0;
+        long skew = dateMs - clock.nowMillis();
+        // Date has one-second resolution: ignore the jitter below that.
+        if (Math.abs(skew) < 2000) skew = 0;
+        long change = skew - clockSkewMs;
+        clockSkewMs = skew;
+        return change;
+    }
+
+    /**
+     * Servers earlier in the list that are past their backoff get one trial request in the background;
+     * if it answers, it is preferred again. Callers never wait on it.
+     */
+    private void probeRecoveredServers(final List<String> hosts) {
+        long now = clock.nowMillis();
+        for (int i = 0; i < cfg.endpoints.size(); i++) {
+            final int idx = i;
+            if (!backoff.claimProbe(idx, now)) continue;
+            Future<?> f = submit(new Runnable() {
+                @Override
+                public void run() {
+                    try {
+                        fetchFrom(idx, hosts, cfg.connectTimeoutMs + cfg.readTimeoutMs);
+                    } catch (IOException e) {
+                        lastError = e;
+                    }
+                }
+            });
+            if (f.isCancelled()) backoff.release(idx); // refused: the pool is full or closed
+        }
     }
 
     private Map<String, HostAnswer> store(ResolveResponse resp, long headerEpoch) {
         long respEpoch = Math.max(resp.epoch, headerEpoch);
         long now = clock.nowMillis();
+        // A newer epoch makes older entries due for refresh; they stay as stale fallbacks meanwhile.
+        cache.observeEpoch(respEpoch);
         Map<String, HostAnswer> out = new HashMap<String, HostAnswer>();
-        synchronized (cacheLock) {
-            if (respEpoch > epoch) {
-                cache.clear(); // configuration changed on the server: every cached answer may be wrong
-                epoch = respEpoch;
-            }
-            for (HostAnswer a : resp.answers) {
-                out.put(a.host, a);
-                if (a.error == null && !a.isEmpty() && a.ttl > 0) {
-                    cache.put(a.host, new CacheEntry(a, now, cfg));
-                } else {
-                    cache.remove(a.host);
-                }
+        for (HostAnswer a : resp.answers) {
+            out.put(a.host, a);
+            if (a.error == null && !a.isEmpty() && a.ttl > 0) {
+                cache.put(a.host, AnswerCache.positive(a, now, respEpoch, cfg));
+            } else if ("unknown_host".equals(a.error) && cfg.negativeTtlMs > 0) {
+                cache.put(a.host, AnswerCache.negative(a, now, respEpoch, cfg));
             }
         }
         lastResponse = resp;
+        scheduleSave();
         if (cfg.autoProbePort > 0) {
             for (HostAnswer a : resp.answers) if (!a.isEmpty()) probe(a.host, cfg.autoProbePort);
         }
         return out;
+    }
+
+    private void loadCache() {
+        try {
+            String snapshot = cfg.cacheStore.load();
+            if (snapshot != null) cache.load(snapshot, clock.nowMillis(), cfg);
+        } catch (IOException e) {
+            error("could not load the saved HTTPDNS cache; starting empty", e);
+        } catch (RuntimeException e) {
+            error("could not load the saved HTTPDNS cache; starting empty", e);
+        }
+    }
+
+    private void saveCache() {
+        try {
+            cache.purge(clock.nowMillis());
+            cfg.cacheStore.save(cache.toJson());
+        } catch (IOException e) {
+            error("could not save the HTTPDNS cache", e);
+        } catch (RuntimeException e) {
+            error("could not save the HTTPDNS cache", e);
+        }
+    }
+
+    /** Saves the cache a little after it changes, once for a burst of changes. */
+    private void scheduleSave() {
+        if (cfg.cacheStore == null || !saveScheduled.compareAndSet(false, true)) return;
+        scheduleQuietly(new Runnable() {
+            @Override
+            public void run() {
+                saveScheduled.set(false);
+                submit(new Runnable() {
+                    @Override
+                    public void run() {
+                        saveCache();
+                    }
+                });
+            }
+        }, SAVE_DELAY_MS);
+    }
+
+    private void error(String message, Throwable e) {
+        lastError = e;
+        log.log(Logger.Level.WARN, message + ": " + e.getMessage(), e);
     }
 
     private Map<String, HostAnswer> systemResolve(List<String> hosts, long deadline, Map<String, String> errors) {
@@ -532,18 +921,17 @@ public final class HttpDnsClient implements Closeable {
     }
 
     private void postReport(String body) {
-        int n = cfg.servers.size();
-        int start = preferredServer.get();
-        for (int i = 0; i < n; i++) {
-            String server = cfg.servers.get((start + i) % n);
+        for (int idx : candidates()) {
+            ServerEndpoint ep = cfg.endpoints.get(idx);
             try {
-                HttpTransport.Response r = HttpTransport.exchange("POST", HttpTransport.baseUrl(server) + "/report",
-                        body, cfg.connectTimeoutMs, cfg.readTimeoutMs);
+                HttpTransport.Response r = HttpTransport.exchange(ep, tls[idx], "POST", "/report", body,
+                        cfg.connectTimeoutMs, cfg.readTimeoutMs);
                 if (r.status < 500) {
                     if (r.status != 200) lastError = new HttpDnsException("report rejected: " + r.body, r.status);
                     return; // sent, or rejected as bad input (another server would reject it too)
                 }
             } catch (IOException e) {
+                backoff.failure(idx, clock.nowMillis());
                 lastError = e;
             }
         }

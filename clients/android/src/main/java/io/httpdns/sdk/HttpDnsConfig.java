@@ -1,17 +1,46 @@
 package io.httpdns.sdk;
 
+import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 
 /** Immutable client settings. Build with {@link #builder(String...)}. */
 public final class HttpDnsConfig {
-    /** Server addresses "IP:port" (or "[v6]:port", or a full "http(s)://..." base URL), tried in order. */
+    /**
+     * Resolver entries, tried in order: "https://203.0.113.53", "https://203.0.113.53:8443",
+     * "203.0.113.53" (no scheme means https). "http://..." only when written out (logged once).
+     */
     public final List<String> servers;
+    /** {@link #servers}, parsed and validated. */
+    final List<ServerEndpoint> endpoints;
+    /** Name sent as SNI and required in the certificate; null: the certificate must name the server's IP. */
+    public final String tlsServerName;
+    /** Trust anchors used instead of the platform store; empty: the platform store. */
+    public final List<X509Certificate> trustedCertificates;
+    /** Base64 SHA-256 SPKI pins, checked on top of the chain; empty: no pinning. */
+    public final Set<String> pins;
+    public final Logger logger;
+    /** First backoff after a server fails; doubles on each further failure up to {@link #backoffMaxMs}. */
+    public final long backoffBaseMs;
+    public final long backoffMaxMs;
+    /** How long "the resolver does not serve this host" is remembered. */
+    public final long negativeTtlMs;
+    /** Most hosts kept in the cache (least recently used go first). */
+    public final int maxCacheEntries;
+    /** Most SDK worker threads (network, system DNS, reports). */
+    public final int maxWorkers;
+    /** Where the cache survives restarts; null: memory only. */
+    public final CacheStore cacheStore;
+    /** Which IP families to ask for when {@link #queryType} is "auto". */
+    public final IpStackDetector ipStackDetector;
+    /** Connect timeout for one attempt on one server (TCP + TLS handshake start). */
     public final int connectTimeoutMs;
     public final int readTimeoutMs;
-    /** Longest a {@code resolve*} call may block its caller. */
+    /** Total budget of one {@code resolve*} call: the longest it may block its caller. */
     public final int timeoutMs;
     /** Part of {@link #timeoutMs} kept for the system resolver after HTTPDNS fails. */
     public final int systemDnsBudgetMs;
@@ -20,7 +49,7 @@ public final class HttpDnsConfig {
     /** Fraction of the TTL after which a cached answer is refreshed in the background. */
     public final double refreshRatio;
     public final List<String> preResolveHosts;
-    /** "A", "AAAA" or "A,AAAA". */
+    /** "auto" (the families {@link #ipStackDetector} reports), "A", "AAAA" or "A,AAAA". */
     public final String queryType;
     /** Optional {@code ip=} override sent to the server (normally null: server uses the peer IP). */
     public final String clientIp;
@@ -48,7 +77,35 @@ public final class HttpDnsConfig {
             throw new IllegalArgumentException("systemDnsBudgetMs must be in [0, timeoutMs)");
         if (b.refreshRatio <= 0 || b.refreshRatio > 1)
             throw new IllegalArgumentException("refreshRatio must be in (0, 1]");
+        if (b.maxCacheEntries <= 0 || b.maxWorkers <= 0)
+            throw new IllegalArgumentException("maxCacheEntries and maxWorkers must be positive");
+        if (b.backoffBaseMs <= 0 || b.backoffMaxMs < b.backoffBaseMs)
+            throw new IllegalArgumentException("backoff must satisfy 0 < backoffBaseMs <= backoffMaxMs");
+        if (b.negativeTtlMs < 0) throw new IllegalArgumentException("negativeTtlMs must not be negative");
+        String qt = b.queryType == null ? "" : b.queryType.trim().toUpperCase(Locale.ROOT);
+        if (!qt.equals("AUTO") && !qt.equals("A") && !qt.equals("AAAA") && !qt.equals("A,AAAA"))
+            throw new IllegalArgumentException("queryType must be auto, A, AAAA or A,AAAA: " + b.queryType);
         servers = Collections.unmodifiableList(new ArrayList<String>(b.servers));
+        List<ServerEndpoint> eps = new ArrayList<ServerEndpoint>();
+        for (String s : b.servers) eps.add(ServerEndpoint.parse(s));
+        endpoints = Collections.unmodifiableList(eps);
+        if (b.tlsServerName != null && (b.tlsServerName.trim().isEmpty() || IpLiteral.is(b.tlsServerName)))
+            throw new IllegalArgumentException("tlsServerName must be a DNS name: " + b.tlsServerName);
+        tlsServerName = b.tlsServerName == null ? null : b.tlsServerName.trim().toLowerCase(Locale.ROOT);
+        trustedCertificates = b.trustedPem == null ? Collections.<X509Certificate>emptyList()
+                : Collections.unmodifiableList(Tls.parsePem(b.trustedPem));
+        for (String pin : b.pins) {
+            if (!Base64.isSha256(pin)) throw new IllegalArgumentException("pin is not a base64 SHA-256: " + pin);
+        }
+        pins = Collections.unmodifiableSet(new LinkedHashSet<String>(b.pins));
+        logger = b.logger == null ? Logger.NONE : b.logger;
+        backoffBaseMs = b.backoffBaseMs;
+        backoffMaxMs = b.backoffMaxMs;
+        negativeTtlMs = b.negativeTtlMs;
+        maxCacheEntries = b.maxCacheEntries;
+        maxWorkers = b.maxWorkers;
+        cacheStore = b.cacheStore;
+        ipStackDetector = b.ipStackDetector == null ? IpStackDetector.LOCAL_INTERFACES : b.ipStackDetector;
         connectTimeoutMs = b.connectTimeoutMs;
         readTimeoutMs = b.readTimeoutMs;
         timeoutMs = b.timeoutMs;
@@ -58,7 +115,7 @@ public final class HttpDnsConfig {
         List<String> pre = new ArrayList<String>();
         for (String h : b.preResolveHosts) pre.add(h.trim().toLowerCase(Locale.ROOT));
         preResolveHosts = Collections.unmodifiableList(pre);
-        queryType = b.queryType;
+        queryType = qt.equals("AUTO") ? "auto" : qt;
         clientIp = b.clientIp;
         secret = b.secret;
         tokenProvider = b.tokenProvider;
@@ -82,14 +139,25 @@ public final class HttpDnsConfig {
 
     public static final class Builder {
         private final List<String> servers = new ArrayList<String>();
-        private int connectTimeoutMs = 800;
-        private int readTimeoutMs = 1500;
-        private int timeoutMs = 2000;
-        private int systemDnsBudgetMs = 500;
+        private int connectTimeoutMs = 500;
+        private int readTimeoutMs = 1000;
+        private int timeoutMs = 1500;
+        private int systemDnsBudgetMs = 400;
         private long maxStaleMs = 60 * 60 * 1000L;
         private double refreshRatio = 0.75;
         private final List<String> preResolveHosts = new ArrayList<String>();
-        private String queryType = "A,AAAA";
+        private String queryType = "auto";
+        private String tlsServerName;
+        private String trustedPem;
+        private final List<String> pins = new ArrayList<String>();
+        private Logger logger = Logger.JUL;
+        private long backoffBaseMs = 2000;
+        private long backoffMaxMs = 5 * 60 * 1000L;
+        private long negativeTtlMs = 30 * 1000L;
+        private int maxCacheEntries = 512;
+        private int maxWorkers = 4;
+        private CacheStore cacheStore;
+        private IpStackDetector ipStackDetector;
         private String clientIp;
         private String secret;
         private TokenProvider tokenProvider;
@@ -130,6 +198,20 @@ public final class HttpDnsConfig {
         public Builder autoProbePort(int v) { autoProbePort = v; return this; }
         public Builder probeTimeoutMs(int v) { probeTimeoutMs = v; return this; }
         public Builder maxBatchSize(int v) { maxBatchSize = v; return this; }
+        /** Name sent as SNI and verified against the certificate of servers addressed by IP. */
+        public Builder tlsServerName(String v) { tlsServerName = v; return this; }
+        /** Trust anchors (PEM certificates: a private CA or a self-signed server certificate) used instead of the platform store. */
+        public Builder trustedCertificatesPem(String v) { trustedPem = v; return this; }
+        /** SPKI pins (base64 SHA-256 of a certificate's public key): one certificate in the chain must match. */
+        public Builder pinSha256(String... base64Spki) { Collections.addAll(pins, base64Spki); return this; }
+        public Builder logger(Logger v) { logger = v; return this; }
+        public Builder backoffMs(long baseMs, long maxMs) { backoffBaseMs = baseMs; backoffMaxMs = maxMs; return this; }
+        public Builder negativeTtlMs(long v) { negativeTtlMs = v; return this; }
+        public Builder maxCacheEntries(int v) { maxCacheEntries = v; return this; }
+        public Builder maxWorkers(int v) { maxWorkers = v; return this; }
+        /** Keep the cache across restarts (e.g. {@link FileCacheStore}). */
+        public Builder cacheStore(CacheStore v) { cacheStore = v; return this; }
+        public Builder ipStackDetector(IpStackDetector v) { ipStackDetector = v; return this; }
 
         public HttpDnsConfig build() { return new HttpDnsConfig(this); }
     }

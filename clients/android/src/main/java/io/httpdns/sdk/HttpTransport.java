@@ -7,35 +7,42 @@ import java.io.OutputStream;
 import java.net.HttpURLConnection;
 import java.net.Proxy;
 import java.net.URL;
+import javax.net.ssl.HttpsURLConnection;
 
-/** Minimal HTTP/1.1 exchange over {@link HttpURLConnection}, bypassing any system proxy. */
+/**
+ * One HTTP/1.1 exchange with a resolver over {@link HttpURLConnection}, bypassing any system
+ * proxy. HTTPS servers use their own {@link Tls.Setup}; a TLS failure becomes an
+ * {@link HttpDnsTlsException} and is never retried in cleartext. Bodies are read to the end and
+ * the connection is not disconnected, so the platform keeps it alive for the next request.
+ */
 final class HttpTransport {
     static final class Response {
         final int status;
         final String body;
         final String epochHeader;
+        /** Server time from the Date header (ms since the epoch), 0 when absent. */
+        final long dateMs;
 
-        Response(int status, String body, String epochHeader) {
+        Response(int status, String body, String epochHeader, long dateMs) {
             this.status = status;
             this.body = body;
             this.epochHeader = epochHeader;
+            this.dateMs = dateMs;
         }
     }
 
     private HttpTransport() {}
 
-    /** Base URL for a configured server entry: "IP:port", "[v6]:port" or a full URL. */
-    static String baseUrl(String server) {
-        String s = server.trim();
-        if (!s.contains("://")) s = "http://" + s;
-        while (s.endsWith("/")) s = s.substring(0, s.length() - 1);
-        return s;
-    }
-
-    static Response exchange(String method, String url, String jsonBody, int connectMs, int readMs)
-            throws IOException {
-        HttpURLConnection c = (HttpURLConnection) new URL(url).openConnection(Proxy.NO_PROXY);
+    static Response exchange(ServerEndpoint server, Tls.Setup tls, String method, String pathAndQuery,
+                             String jsonBody, int connectMs, int readMs) throws IOException {
+        HttpURLConnection c = (HttpURLConnection) new URL(server.baseUrl + pathAndQuery).openConnection(Proxy.NO_PROXY);
+        boolean reusable = false;
         try {
+            if (c instanceof HttpsURLConnection && tls != null) {
+                HttpsURLConnection s = (HttpsURLConnection) c;
+                s.setSSLSocketFactory(tls.socketFactory);
+                s.setHostnameVerifier(tls.hostnameVerifier);
+            }
             c.setConnectTimeout(Math.max(1, connectMs));
             c.setReadTimeout(Math.max(1, readMs));
             c.setUseCaches(false);
@@ -57,9 +64,14 @@ final class HttpTransport {
             int status = c.getResponseCode();
             InputStream in = status >= 400 ? c.getErrorStream() : c.getInputStream();
             String body = in == null ? "" : readAll(in);
-            return new Response(status, body, c.getHeaderField("X-Httpdns-Epoch"));
+            reusable = true;
+            return new Response(status, body, c.getHeaderField("X-Httpdns-Epoch"), c.getHeaderFieldDate("Date", 0));
+        } catch (IOException e) {
+            HttpDnsTlsException failed = Tls.classify(e, server.entry);
+            throw failed != null ? failed : e;
         } finally {
-            c.disconnect();
+            // A fully read response leaves the socket in the keep-alive pool; anything else closes it.
+            if (!reusable) c.disconnect();
         }
     }
 

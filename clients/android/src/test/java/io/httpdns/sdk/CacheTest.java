@@ -62,7 +62,8 @@ public class CacheTest {
         assertEquals(1, server.resolveCount.get());
 
         clock.advance(31000); // past the 60 s TTL
-        assertEquals(HostAnswer.Source.HTTPDNS, client.resolve(API).source);
+        HostAnswer again = client.resolve(API);
+        assertEquals(again + " " + client.lastError(), HostAnswer.Source.HTTPDNS, again.source);
         assertEquals(2, server.resolveCount.get());
         assertEquals("A,AAAA", server.lastQuery().get("type"));
         assertEquals(API, server.lastQuery().get("host"));

@@ -91,16 +91,22 @@ public class SystemDnsTest {
         assertEquals(Arrays.asList("192.0.2.2"), nope.ips);
         assertNull(client.peek("nope.example.com"));
 
-        // Cached hosts come from the cache; only the missing one is asked for again.
+        // Cached hosts come from the cache; the unknown one is negatively cached: not asked again.
         sys.answers.remove("nope.example.com");
         Map<String, HostAnswer> again = client.resolveBatch(
                 Arrays.asList("img.example.com", "nope.example.com"));
         assertEquals(HostAnswer.Source.CACHE, again.get("img.example.com").source);
-        assertEquals("nope.example.com", server.lastQuery().get("host"));
+        assertEquals(1, server.resolveCount.get());
         HostAnswer none = again.get("nope.example.com");
         assertEquals(HostAnswer.Source.NONE, none.source);
         assertEquals("unknown_host", none.error);
         assertTrue(none.isEmpty());
+
+        // After the negative TTL (30 s by default) the resolver is asked again.
+        clock.advance(31000);
+        client.resolve("nope.example.com");
+        assertEquals(2, server.resolveCount.get());
+        assertEquals("nope.example.com", server.lastQuery().get("host"));
     }
 
     @Test

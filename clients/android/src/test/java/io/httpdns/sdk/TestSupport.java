@@ -5,6 +5,8 @@ import static org.junit.Assert.fail;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsServer;
 import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
 import java.io.File;
@@ -16,18 +18,41 @@ import java.net.ServerSocket;
 import java.net.URLDecoder;
 import java.net.UnknownHostException;
 import java.nio.file.Files;
+import java.security.KeyFactory;
+import java.security.KeyStore;
+import java.security.PrivateKey;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
+import java.security.spec.PKCS8EncodedKeySpec;
+import java.net.Socket;
+import java.security.Principal;
+import java.security.cert.X509Certificate;
+import javax.net.ssl.ExtendedSSLSession;
+import javax.net.ssl.KeyManager;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SNIHostName;
+import javax.net.ssl.SNIServerName;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.SSLSession;
+import javax.net.ssl.X509ExtendedKeyManager;
+import javax.net.ssl.SSLContext;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
-/** Fakes shared by the tests: fixtures from clients/testdata, an HTTP server, a clock, a system resolver. */
+/**
+ * Fakes shared by the tests: fixtures from clients/testdata, an HTTPS server on 127.0.0.1 with the
+ * test certificates of clients/testdata/tls, a clock, a system resolver that never resolves real names.
+ */
 final class TestSupport {
     private TestSupport() {}
 
@@ -80,23 +105,120 @@ final class TestSupport {
         Reply reply(Map<String, String> query);
     }
 
-    /** A fake HTTPDNS server on 127.0.0.1 with an ephemeral port. */
+    /** PEM text of a test certificate or key under clients/testdata/tls. */
+    static String tlsFile(String name) {
+        return fixture("tls/" + name);
+    }
+
+    /** The test CA every test client trusts. */
+    static String caPem() {
+        return tlsFile("ca.pem");
+    }
+
+    /**
+     * Server TLS context for clients/testdata/tls/{name}.pem and {name}-key.pem (EC P-256, PKCS#8);
+     * the SNI names clients send are added to {@code sniSeen}.
+     */
+    static SSLContext serverTls(String name, final List<String> sniSeen) {
+        try {
+            String keyPem = tlsFile(name + "-key.pem").replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "");
+            PrivateKey key = KeyFactory.getInstance("EC")
+                    .generatePrivate(new PKCS8EncodedKeySpec(java.util.Base64.getDecoder().decode(keyPem)));
+            Certificate cert = CertificateFactory.getInstance("X.509")
+                    .generateCertificate(new java.io.ByteArrayInputStream(tlsFile(name + ".pem").getBytes("US-ASCII")));
+            KeyStore ks = KeyStore.getInstance("PKCS12");
+            ks.load(null, null);
+            ks.setKeyEntry("server", key, "pw".toCharArray(), new Certificate[] {cert});
+            KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+            kmf.init(ks, "pw".toCharArray());
+            final X509ExtendedKeyManager km = (X509ExtendedKeyManager) kmf.getKeyManagers()[0];
+            X509ExtendedKeyManager recording = new X509ExtendedKeyManager() {
+                @Override
+                public String chooseEngineServerAlias(String keyType, Principal[] issuers, SSLEngine engine) {
+                    SSLSession hs = engine.getHandshakeSession();
+                    if (hs instanceof ExtendedSSLSession) {
+                        for (SNIServerName n : ((ExtendedSSLSession) hs).getRequestedServerNames()) {
+                            if (n instanceof SNIHostName) sniSeen.add(((SNIHostName) n).getAsciiName());
+                        }
+                    }
+                    return km.chooseEngineServerAlias(keyType, issuers, engine);
+                }
+
+                @Override
+                public String[] getClientAliases(String keyType, Principal[] issuers) {
+                    return km.getClientAliases(keyType, issuers);
+                }
+
+                @Override
+                public String chooseClientAlias(String[] keyType, Principal[] issuers, Socket socket) {
+                    return km.chooseClientAlias(keyType, issuers, socket);
+                }
+
+                @Override
+                public String[] getServerAliases(String keyType, Principal[] issuers) {
+                    return km.getServerAliases(keyType, issuers);
+                }
+
+                @Override
+                public String chooseServerAlias(String keyType, Principal[] issuers, Socket socket) {
+                    return km.chooseServerAlias(keyType, issuers, socket);
+                }
+
+                @Override
+                public X509Certificate[] getCertificateChain(String alias) {
+                    return km.getCertificateChain(alias);
+                }
+
+                @Override
+                public PrivateKey getPrivateKey(String alias) {
+                    return km.getPrivateKey(alias);
+                }
+            };
+            SSLContext ctx = SSLContext.getInstance("TLS");
+            ctx.init(new KeyManager[] {recording}, null, null);
+            return ctx;
+        } catch (Exception e) {
+            throw new IllegalStateException("test TLS setup failed", e);
+        }
+    }
+
+    /**
+     * A fake HTTPDNS server on 127.0.0.1 with an ephemeral port, over HTTPS with the given test
+     * certificate ("server" by default: DNS:resolver.test, IP:127.0.0.1, signed by the test CA).
+     */
     static final class FakeServer implements Closeable {
         final HttpServer server;
         final AtomicInteger resolveCount = new AtomicInteger();
+        /** SNI host names clients sent. */
+        final List<String> sniSeen = new CopyOnWriteArrayList<String>();
+        /** Client ports seen: one per TCP connection (keep-alive reuses one). */
+        final Set<Integer> clientPorts = Collections.newSetFromMap(new ConcurrentHashMap<Integer, Boolean>());
+
         final List<Map<String, String>> resolveQueries = new CopyOnWriteArrayList<Map<String, String>>();
         final List<String> reportBodies = new CopyOnWriteArrayList<String>();
         volatile Responder responder;
         volatile int reportStatus = 200;
 
         FakeServer(Responder r) throws IOException {
+            this(r, "server");
+        }
+
+        /** {@code cert}: a certificate name under clients/testdata/tls, or null for plain HTTP. */
+        FakeServer(Responder r, String cert) throws IOException {
             responder = r;
-            server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 50);
+            if (cert == null) {
+                server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 50);
+            } else {
+                HttpsServer s = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 50);
+                s.setHttpsConfigurator(new HttpsConfigurator(serverTls(cert, sniSeen)));
+                server = s;
+            }
             server.setExecutor(Executors.newCachedThreadPool());
             server.createContext("/resolve", new HttpHandler() {
                 @Override
                 public void handle(HttpExchange ex) throws IOException {
                     Map<String, String> q = parseQuery(ex.getRequestURI().getRawQuery());
+                    clientPorts.add(ex.getRemoteAddress().getPort());
                     resolveQueries.add(q);
                     resolveCount.incrementAndGet();
                     Reply rep = responder.reply(q);
@@ -126,8 +248,13 @@ final class TestSupport {
             });
         }
 
+        /** "127.0.0.1:port": no scheme, so the SDK uses https. */
         String address() {
             return "127.0.0.1:" + server.getAddress().getPort();
+        }
+
+        int port() {
+            return server.getAddress().getPort();
         }
 
         Map<String, String> lastQuery() {
@@ -238,8 +365,42 @@ final class TestSupport {
         }
     }
 
-    /** A config builder with test-friendly defaults: fake clock and system DNS, no background tick. */
+    /**
+     * A config builder with test-friendly defaults: fake clock and system DNS, no background tick,
+     * the test CA as the only trust anchor, a fixed IP stack, quiet logs.
+     */
     static HttpDnsConfig.Builder config(FakeClock clock, FakeSystemDns sys, String... servers) {
-        return HttpDnsConfig.builder(servers).clock(clock).systemDns(sys).tickIntervalMs(0);
+        // Generous budget: the first TLS handshake of a cold JVM on a loaded machine can take a second.
+        return HttpDnsConfig.builder(servers).clock(clock).systemDns(sys).tickIntervalMs(0)
+                .timeoutMs(5000).readTimeoutMs(4000).connectTimeoutMs(2000)
+                .trustedCertificatesPem(caPem()).ipStackDetector(BOTH_STACKS).logger(Logger.NONE);
+    }
+
+    static final IpStackDetector BOTH_STACKS = new IpStackDetector() {
+        @Override
+        public String queryType() {
+            return "A,AAAA";
+        }
+    };
+
+    /** Records what the SDK logs. */
+    static final class RecordingLogger implements Logger {
+        final List<String> messages = new CopyOnWriteArrayList<String>();
+        final List<Throwable> errors = new CopyOnWriteArrayList<Throwable>();
+
+        @Override
+        public void log(Level level, String message, Throwable error) {
+            messages.add(level + " " + message);
+            if (error != null) errors.add(error);
+        }
+    }
+
+    /** Live threads of one client (workers and timer). */
+    static int sdkThreads(HttpDnsClient client) {
+        int n = 0;
+        for (Thread t : Thread.getAllStackTraces().keySet()) {
+            if (t.isAlive() && t.getName().startsWith(client.threadPrefix())) n++;
+        }
+        return n;
     }
 }

@@ -9,28 +9,25 @@ import java.util.List;
 import okhttp3.Dns;
 
 /**
- * OkHttp {@link Dns} backed by {@link HttpDnsClient}. Not part of the core build: compile it only
- * where OkHttp (3.x or 4.x) is on the classpath.
+ * OkHttp {@link Dns} backed by {@link HttpDnsClient}. Uses only API common to OkHttp 3.12+ and 4.x.
  *
  * <pre>
- * OkHttpClient ok = new OkHttpClient.Builder().dns(new HttpDnsOkHttpDns(httpDns)).build();
+ * OkHttpClient ok = new OkHttpClient.Builder()
+ *     .dns(new HttpDnsOkHttpDns(httpDns))
+ *     .eventListenerFactory(HttpDnsEventListener.factory(httpDns))
+ *     .build();
  * </pre>
  *
  * OkHttp keeps the URL's host name for TLS (SNI and certificate checks), so HTTPS works unchanged.
- * It tries the returned addresses in order, so the list is the primary addresses followed by the
- * fallback zones ({@link HostAnswer#allAddresses()}).
+ * It tries the returned addresses in order: the primary addresses, then the fallback zones
+ * ({@link HostAnswer#allAddresses()}). The SDK already falls back to the system resolver (its
+ * {@code SystemDns}) within its time budget, so an empty answer is final: LocalDNS is never asked twice.
  */
 public final class HttpDnsOkHttpDns implements Dns {
     private final HttpDnsClient client;
-    private final Dns fallback;
 
     public HttpDnsOkHttpDns(HttpDnsClient client) {
-        this(client, Dns.SYSTEM);
-    }
-
-    public HttpDnsOkHttpDns(HttpDnsClient client, Dns fallback) {
         this.client = client;
-        this.fallback = fallback;
     }
 
     @Override
@@ -39,13 +36,15 @@ public final class HttpDnsOkHttpDns implements Dns {
         try {
             a = client.resolve(hostname);
         } catch (IllegalArgumentException e) {
-            return fallback.lookup(hostname);
+            throw new UnknownHostException("bad host name: " + hostname);
         }
-        if (a.source == HostAnswer.Source.NONE || a.isEmpty()) return fallback.lookup(hostname);
+        if (a.isEmpty()) {
+            throw new UnknownHostException(hostname + ": " + (a.error != null ? a.error : "no address"));
+        }
         List<InetAddress> out = new ArrayList<InetAddress>();
         for (String ip : a.allAddresses()) {
-            // IP literals: getByName parses them without any DNS query.
-            out.add(InetAddress.getByName(ip));
+            // IP literals: getByName only parses them; the host name is kept on the address.
+            out.add(InetAddress.getByAddress(hostname, InetAddress.getByName(ip).getAddress()));
         }
         return out;
     }
