@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod dns;
 pub mod epoch;

@@ -90,7 +90,6 @@ impl Server {
             );
         }
         crate::metrics::install();
-        let state = StateStore::open(&config.state_dir, options.reset_state)?;
         let loaded = snapshot::load(&config)?;
         tracing::info!(
             domains = loaded.model.domains().count(),
@@ -99,6 +98,16 @@ impl Server {
         );
         let shutdown = CancellationToken::new();
         let epoch = Arc::new(Epoch::default());
+        let state = match &config.cluster {
+            Some(cluster) => StateStore::open_cluster(
+                &config.state_dir,
+                options.reset_state,
+                Arc::clone(&epoch),
+                cluster,
+                shutdown.clone(),
+            )?,
+            None => StateStore::open(&config.state_dir, options.reset_state, Arc::clone(&epoch))?,
+        };
         let live = Arc::new(Live::new(Arc::clone(&epoch), state, shutdown.clone()));
         live.health.reconcile(&loaded.model);
         let resolver = Resolver::new(Arc::new(ArcSwap::from_pointee(loaded)), epoch, live);

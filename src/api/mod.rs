@@ -67,6 +67,12 @@ pub enum ApiError {
     Internal(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Cluster mode: a compare-and-set lost; `revision` is the key's current one.
+    #[error("changed since the given revision; now at revision {revision}")]
+    Conflict { revision: i64 },
+    /// Cluster mode: etcd is unreachable, so no change can be committed.
+    #[error("{0}")]
+    ControlPlaneUnavailable(String),
 }
 
 impl IntoResponse for ApiError {
@@ -83,10 +89,17 @@ impl IntoResponse for ApiError {
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            Self::ControlPlaneUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "control_plane_unavailable")
+            }
         };
         let mut body = json!({"error": code, "message": self.to_string()});
         if let Self::ReloadFailed(errors) = &self {
             body["errors"] = json!(errors);
+        }
+        if let Self::Conflict { revision } = &self {
+            body["revision"] = json!(revision);
         }
         (status, Json(body)).into_response()
     }
