@@ -464,11 +464,16 @@ impl Cluster {
         by: &str,
         if_revision: Option<i64>,
     ) -> Result<Committed, ClusterError> {
-        let mut client = self.client()?;
+        let client = self.client()?;
         let now = crate::epoch::now_ms();
         let probe = entry_of(&self.keys, change, &Overrides::default()).0;
         for _ in 0..MAX_COMMIT_ATTEMPTS {
-            let got = timed(client.get(probe.clone(), None)).await?;
+            let got = retried(|| {
+                let mut client = client.clone();
+                let key = probe.clone();
+                async move { client.get(key, None).await }
+            })
+            .await?;
             let (value, mod_revision) = got.kvs().first().map_or((None, 0), |kv| {
                 (Some(kv.value().to_vec()), kv.mod_revision())
             });
@@ -515,24 +520,37 @@ impl Cluster {
                 )])
                 .and_then([
                     TxnOp::put(key.clone(), value, None),
-                    TxnOp::put(audit_key, audit, None),
+                    TxnOp::put(audit_key.clone(), audit, None),
                 ])
-                .or_else([TxnOp::get(key.clone(), None)]);
-            let response = timed(client.txn(txn)).await?;
+                .or_else([TxnOp::get(key.clone(), None), TxnOp::get(audit_key, None)]);
+            // A retried transaction is the same transaction: if an earlier try did commit
+            // (its answer was lost), its audit key exists and that is our success.
+            let response = retried(|| {
+                let mut client = client.clone();
+                let txn = txn.clone();
+                async move { client.txn(txn).await }
+            })
+            .await?;
             let revision = response.header().map_or(0, |h| h.revision());
-            if response.succeeded() {
+            let gets: Vec<Option<i64>> = response
+                .op_responses()
+                .into_iter()
+                .map(|op| match op {
+                    TxnOpResponse::Get(get) => get.kvs().first().map(|kv| kv.mod_revision()),
+                    _ => None,
+                })
+                .collect();
+            let committed_at = if response.succeeded() {
+                Some(revision)
+            } else {
+                gets.get(1).copied().flatten()
+            };
+            if let Some(revision) = committed_at {
                 self.wait_applied(revision).await;
                 return Ok(Committed { record, revision });
             }
             if if_revision.is_some() {
-                let now_at = response
-                    .op_responses()
-                    .into_iter()
-                    .find_map(|op| match op {
-                        TxnOpResponse::Get(get) => get.kvs().first().map(|kv| kv.mod_revision()),
-                        _ => None,
-                    })
-                    .unwrap_or(revision);
+                let now_at = gets.first().copied().flatten().unwrap_or(revision);
                 return Err(ClusterError::Conflict { revision: now_at });
             }
             // Another node wrote the key between our read and our write: recompute from
@@ -577,6 +595,29 @@ async fn timed<T>(
         .await
         .map_err(|_| ClusterError::Unavailable("etcd call timed out".into()))?
         .map_err(unavailable)
+}
+
+/// One etcd call, retried briefly on failure: with several endpoints, a request can
+/// land on a member that just died before the client stops choosing it. Only calls
+/// that are safe to repeat go through here.
+async fn retried<T, F, Fut>(mut call: F) -> Result<T, ClusterError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, etcd_client::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + CALL_TIMEOUT;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match timed(call()).await {
+            Ok(value) => return Ok(value),
+            Err(e) if tokio::time::Instant::now() + pause >= deadline => return Err(e),
+            Err(e) => {
+                tracing::debug!(error = %e, "etcd call failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
+    }
 }
 
 fn connect_options(config: &ClusterConfig) -> Result<ConnectOptions, ClusterError> {
