@@ -116,6 +116,12 @@ impl Server {
             config.clone(),
             resolver.clone(),
         ));
+        if let Some(cluster) = resolver.live().state.cluster() {
+            cluster.attach_zones(crate::cluster::ZonesSink {
+                config: config.clone(),
+                reloader: Arc::clone(&reloader),
+            });
+        }
 
         let dns = DnsHandler::new(resolver.clone());
         let tls = config.tls.as_ref().map(Tls::from_config).transpose()?;

@@ -211,12 +211,17 @@ impl Drop for Node {
 
 /// Writes a workspace for node `name` under `root` and returns its directory.
 fn node_workspace(root: &Path, name: &str, etcd: &[String]) -> PathBuf {
+    node_workspace_with(root, name, etcd, "")
+}
+
+/// Like [`node_workspace`], with `extra` lines appended to the `[cluster]` section.
+fn node_workspace_with(root: &Path, name: &str, etcd: &[String], extra: &str) -> PathBuf {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let config = common::workspace(&dir);
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&format!(
-        "[cluster]\netcd = {}\nprefix = \"{PREFIX}\"\nnode = \"{name}\"\n",
+        "[cluster]\netcd = {}\nprefix = \"{PREFIX}\"\nnode = \"{name}\"\n{extra}",
         json!(etcd)
     ));
     std::fs::write(&config, text).unwrap();
@@ -263,9 +268,13 @@ impl Node {
 
     /// The zone the node answers the Guangzhou Telecom client from right now.
     fn zone(&self) -> String {
+        self.zone_of(HOST)
+    }
+
+    fn zone_of(&self, host: &str) -> String {
         let body: Value = self
             .http
-            .get(format!("{}/resolve?host={HOST}&ip={CLIENT}", self.public))
+            .get(format!("{}/resolve?host={host}&ip={CLIENT}", self.public))
             .send()
             .unwrap()
             .json()
@@ -653,4 +662,132 @@ fn a_single_nodes_state_json_is_imported_on_first_cluster_start() {
                 .starts_with("state.json.imported-")
         });
     assert!(aside, "the imported file is kept, renamed");
+}
+
+/// Runs `httpdns admin push-zones`; returns success, stdout, and stdout + stderr.
+fn push_zones(config: &Path, dir: &Path) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_httpdns"))
+        .arg("--config")
+        .arg(config)
+        .args(["admin", "push-zones"])
+        .arg(dir)
+        .output()
+        .expect("httpdns runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        text,
+    )
+}
+
+#[test]
+fn pushed_zones_are_validated_before_etcd_and_by_every_node() {
+    let mut etcd = Etcd::start(1);
+    let root = tempfile::tempdir().unwrap();
+    let zones = "zones = \"etcd\"\n";
+    let a_dir = node_workspace_with(root.path(), "node-a", &etcd.endpoints(), zones);
+    let b_dir = node_workspace_with(root.path(), "node-b", &etcd.endpoints(), zones);
+    // node-b reads its own copy of the IP database.
+    let b_db = b_dir.join("geo.mmdb");
+    std::fs::copy(common::repo().join("geoip/test-geo.mmdb"), &b_db).unwrap();
+    let b_config = b_dir.join("httpdns.toml");
+    let text = std::fs::read_to_string(&b_config).unwrap();
+    let original_db = common::repo().join("geoip/test-geo.mmdb");
+    std::fs::write(
+        &b_config,
+        text.replace(&*original_db.to_string_lossy(), "geo.mmdb"),
+    )
+    .unwrap();
+    let mut a = Node::start(&a_dir);
+    let b = Node::start(&b_dir);
+    for node in [&a, &b] {
+        wait_for("connected", Duration::from_secs(20), || {
+            (node.cluster()["etcd"] == "connected").then_some(())
+        });
+    }
+    assert_eq!(a.zone_of("img.example.com"), "gz-telecom");
+
+    // A set with an error never reaches etcd.
+    let bad = root.path().join("bad-zones");
+    std::fs::create_dir_all(&bad).unwrap();
+    for entry in std::fs::read_dir(common::repo().join("zones")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, bad.join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(bad.join("img.example.com.toml"), "[[domain]]\nname = ").unwrap();
+    let (ok, _, output) = push_zones(&a_dir.join("httpdns.toml"), &bad);
+    assert!(!ok, "{output}");
+    assert!(output.contains("img.example.com.toml"), "{output}");
+    let keys = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", etcd.endpoints().join(",")))
+        .args(["get", &format!("{PREFIX}/zones"), "-w", "json"])
+        .output()
+        .unwrap();
+    let got: Value = serde_json::from_slice(&keys.stdout).expect("etcdctl answers JSON");
+    assert!(got["header"].is_object(), "{got}");
+    assert!(got.get("kvs").is_none(), "nothing was pushed: {got}");
+
+    // node-b's IP database is now unreadable: it rejects the next push, node-a applies it.
+    std::fs::write(&b_db, b"not an mmdb").unwrap();
+    let good = root.path().join("good-zones");
+    std::fs::create_dir_all(&good).unwrap();
+    for entry in std::fs::read_dir(common::repo().join("zones")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, good.join(path.file_name().unwrap())).unwrap();
+    }
+    let img = std::fs::read_to_string(good.join("img.example.com.toml")).unwrap();
+    std::fs::write(
+        good.join("img.example.com.toml"),
+        img.replacen("zone = \"gz-telecom\"", "zone = \"sh-bgp\"", 1),
+    )
+    .unwrap();
+    let (ok, stdout, output) = push_zones(&a_dir.join("httpdns.toml"), &good);
+    assert!(ok, "{output}");
+    let pushed: Value = serde_json::from_str(&stdout).unwrap();
+    let revision = pushed["zones_revision"].as_i64().unwrap();
+    wait_for(
+        "node-a serves the pushed zones",
+        Duration::from_secs(10),
+        || (a.zone_of("img.example.com") == "sh-bgp").then_some(()),
+    );
+    let view = wait_for(
+        "node-b's rejection is visible",
+        Duration::from_secs(10),
+        || {
+            let view = a.cluster();
+            let nodes = view["nodes"].as_array()?.clone();
+            let b_record = nodes.iter().find(|n| n["node"] == "node-b")?.clone();
+            let a_record = nodes.iter().find(|n| n["node"] == "node-a")?.clone();
+            (a_record["zones_revision"] == revision && b.cluster()["zones_error"].is_string())
+                .then_some((b_record, view["zones_revision"].clone()))
+        },
+    );
+    assert_eq!(view.1, revision);
+    assert!(
+        view.0["zones_revision"].as_i64().unwrap() < revision,
+        "node-b lags: {}",
+        view.0
+    );
+    assert_eq!(
+        b.zone_of("img.example.com"),
+        "gz-telecom",
+        "node-b keeps its last good zones"
+    );
+    assert!(
+        b.metric("httpdns_cluster_zones_rejected_total")
+            .unwrap_or(0.0)
+            >= 1.0
+    );
+
+    // A node started while etcd is down serves the zones it cached on disk.
+    etcd.stop(0);
+    a.restart();
+    assert_eq!(a.zone_of("img.example.com"), "sh-bgp");
+    assert_eq!(a.cluster()["zones_revision"], revision);
 }

@@ -14,6 +14,9 @@ pub(super) const CACHE_FILE: &str = "cluster-state.json";
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct Cached {
     pub revision: i64,
+    /// Revision of the zones set in `zones_dir` (zones = "etcd").
+    #[serde(default)]
+    pub zones_revision: i64,
     pub overrides: Overrides,
 }
 
@@ -37,9 +40,15 @@ pub(super) fn load(path: &Path) -> Option<Cached> {
     }
 }
 
-pub(super) fn store(path: &Path, revision: i64, overrides: &Overrides) -> Result<(), StateError> {
+pub(super) fn store(
+    path: &Path,
+    revision: i64,
+    zones_revision: i64,
+    overrides: &Overrides,
+) -> Result<(), StateError> {
     let bytes = serde_json::to_vec_pretty(&Cached {
         revision,
+        zones_revision,
         overrides: overrides.clone(),
     })
     .unwrap_or_default();

@@ -8,7 +8,8 @@
 //! - `state/disabled/<ip>`: the endpoint's disable (`null` once enabled);
 //! - `audit/<time>-<node>-<n>`: one audit record per committed change, written in the
 //!   same transaction as the change;
-//! - `nodes/<node>`: each live node's record, attached to its lease (membership).
+//! - `nodes/<node>`: each live node's record, attached to its lease (membership);
+//! - `zones`: the fleet's zones directory, when `zones = "etcd"` (see [`zones`]).
 //!
 //! State keys are overwritten, never deleted, so the newest `mod_revision` among them is
 //! the revision of the state a node has applied, the same number on every node once they
@@ -19,6 +20,7 @@
 mod cache;
 mod membership;
 mod session;
+pub mod zones;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -123,12 +125,6 @@ impl ClusterConfig {
                 "cert_file and key_file go together".into(),
             ));
         }
-        if self.zones == ZonesSource::Etcd {
-            return Err((
-                "cluster.zones",
-                "\"etcd\" is not supported yet; use \"files\"".into(),
-            ));
-        }
         Ok(())
     }
 
@@ -202,6 +198,9 @@ impl Keys {
     }
     fn node(&self, node: &str) -> String {
         format!("{}/nodes/{node}", self.prefix)
+    }
+    fn zones(&self) -> String {
+        format!("{}/zones", self.prefix)
     }
     fn audit(&self, node: &str, now_ms: u64, seq: u64) -> String {
         format!("{}/audit/{now_ms:013}-{node}-{seq}", self.prefix)
@@ -306,6 +305,20 @@ pub struct Cluster {
     audit_seq: AtomicU64,
     /// Last membership listing seen, shown while etcd is unreachable.
     last_nodes: ArcSwap<Vec<Value>>,
+    /// Zones from etcd: where they come from, what was applied, the last rejection.
+    zones_source: ZonesSource,
+    zones_revision: AtomicI64,
+    zones_error: ArcSwapOption<String>,
+    /// Set once the server has its reloader; pushed zones wait for it.
+    zones_sink: tokio::sync::watch::Sender<Option<ZonesSink>>,
+}
+
+/// What a pushed zones set needs on this node: its config (IP databases, zones_dir)
+/// for validation and the reloader that swaps the new model in.
+#[derive(Clone)]
+pub struct ZonesSink {
+    pub config: crate::config::ServerConfig,
+    pub reloader: Arc<crate::reload::Reloader>,
 }
 
 impl Cluster {
@@ -345,6 +358,10 @@ impl Cluster {
             applied: tokio::sync::watch::channel(revision).0,
             audit_seq: AtomicU64::new(0),
             last_nodes: ArcSwap::from_pointee(Vec::new()),
+            zones_source: config.zones,
+            zones_revision: AtomicI64::new(cached.as_ref().map_or(0, |c| c.zones_revision)),
+            zones_error: ArcSwapOption::empty(),
+            zones_sink: tokio::sync::watch::channel(None).0,
         });
         metrics::gauge!("httpdns_cluster_connected").set(0.0);
         tokio::spawn(session::run(
@@ -365,6 +382,64 @@ impl Cluster {
     /// Revision of the state this node has applied.
     pub fn revision(&self) -> i64 {
         self.status.revision.load(Ordering::Acquire)
+    }
+
+    /// Revision of the zones set this node serves (0: its own files).
+    pub fn zones_revision(&self) -> i64 {
+        self.zones_revision.load(Ordering::Acquire)
+    }
+
+    /// Hands the cluster what applying pushed zones needs (zones = "etcd").
+    pub fn attach_zones(&self, sink: ZonesSink) {
+        self.zones_sink.send_replace(Some(sink));
+    }
+
+    /// Validates and applies a pushed zones set; a rejected one leaves the node on its
+    /// last good zones and says so.
+    async fn apply_zones(&self, set: zones::ZonesSet, revision: i64) {
+        if revision <= self.zones_revision() {
+            return;
+        }
+        let mut sinks = self.zones_sink.subscribe();
+        let Ok(sink) = sinks.wait_for(Option::is_some).await.map(|s| s.clone()) else {
+            return;
+        };
+        let Some(sink) = sink else { return };
+        let config = sink.config.clone();
+        let installed = tokio::task::spawn_blocking(move || set.install(&config))
+            .await
+            .unwrap_or_else(|e| Err(vec![e.to_string()]));
+        let outcome = match installed {
+            Ok(()) => sink
+                .reloader
+                .reload("zones pushed to etcd")
+                .await
+                .map(|_| ()),
+            Err(errors) => Err(errors),
+        };
+        match outcome {
+            Ok(()) => {
+                self.zones_revision.store(revision, Ordering::Release);
+                self.zones_error.store(None);
+                tracing::info!(zones_revision = revision, "zones from etcd applied");
+                if let Err(e) = cache::store(
+                    &self.cache_path,
+                    self.revision(),
+                    revision,
+                    &self.overrides.load(),
+                ) {
+                    tracing::error!(error = %e, "cannot write the cluster state cache");
+                }
+                self.applied.send_modify(|_| {});
+            }
+            Err(errors) => {
+                let message = errors.join("; ");
+                tracing::error!(zones_revision = revision, errors = %message, "zones from etcd rejected; serving the last good zones");
+                metrics::counter!("httpdns_cluster_zones_rejected_total").increment(1);
+                self.zones_error
+                    .store(Some(Arc::new(format!("revision {revision}: {message}"))));
+            }
+        }
     }
 
     pub fn connected(&self) -> bool {
@@ -393,7 +468,7 @@ impl Cluster {
         json!({
             "node": self.node,
             "revision": self.revision(),
-            "zones_revision": 0,
+            "zones_revision": self.zones_revision(),
             "last_seen_ms": crate::epoch::now_ms(),
         })
     }
@@ -413,7 +488,8 @@ impl Cluster {
             "since_ms": self.status.since_ms.load(Ordering::Acquire),
             "stale_seconds": self.stale_seconds(),
             "revision": self.revision(),
-            "zones_revision": 0,
+            "zones_revision": self.zones_revision(),
+            "zones_error": self.zones_error.load_full().map(|e| (*e).clone()),
             "nodes": nodes,
         })
     }
@@ -580,7 +656,12 @@ impl Cluster {
         }
         let previous = self.status.revision.swap(revision, Ordering::AcqRel);
         if changed || previous != revision {
-            if let Err(e) = cache::store(&self.cache_path, revision, &overrides) {
+            if let Err(e) = cache::store(
+                &self.cache_path,
+                revision,
+                self.zones_revision(),
+                &overrides,
+            ) {
                 tracing::error!(error = %e, "cannot write the cluster state cache");
             }
         }
@@ -620,7 +701,7 @@ where
     }
 }
 
-fn connect_options(config: &ClusterConfig) -> Result<ConnectOptions, ClusterError> {
+pub(crate) fn connect_options(config: &ClusterConfig) -> Result<ConnectOptions, ClusterError> {
     let mut options = ConnectOptions::new()
         .with_connect_timeout(CALL_TIMEOUT)
         .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))

@@ -13,7 +13,7 @@ use std::time::Duration;
 use etcd_client::{Client, ConnectOptions, EventType, GetOptions, WatchOptions};
 use tokio_util::sync::CancellationToken;
 
-use super::{Cluster, ClusterError, StateKeys, timed, unavailable};
+use super::{Cluster, ClusterError, StateKeys, ZonesSource, timed, unavailable};
 use crate::state::Overrides;
 
 /// Longest wait between reconnection attempts.
@@ -95,10 +95,27 @@ async fn follow(
         ),
     )
     .await?;
+    let mut zones = match cluster.zones_source {
+        ZonesSource::Files => None,
+        ZonesSource::Etcd => Some(follow_zones(cluster, &mut client).await?),
+    };
     cluster.status.set_connected(true);
     loop {
         let message = tokio::select! {
             message = stream.message() => message.map_err(unavailable)?,
+            pushed = next_zones(zones.as_mut()) => {
+                let response = pushed.map_err(unavailable)?
+                    .ok_or_else(|| ClusterError::Unavailable("zones watch ended".into()))?;
+                if response.canceled() {
+                    return Ok(());
+                }
+                for event in response.events() {
+                    if let Some(kv) = event.kv() {
+                        apply_zones_value(cluster, kv.value(), kv.mod_revision()).await;
+                    }
+                }
+                continue;
+            }
             () = shutdown.cancelled() => return Ok(()),
         };
         let Some(response) = message else {
@@ -132,5 +149,43 @@ async fn follow(
             }
         }
         cluster.publish(&state, newest);
+    }
+}
+
+/// Loads the zones set etcd holds now (applying it when newer than ours) and watches the
+/// key from the next revision.
+async fn follow_zones(
+    cluster: &Cluster,
+    client: &mut Client,
+) -> Result<etcd_client::WatchStream, ClusterError> {
+    let key = cluster.keys.zones();
+    let current = timed(client.get(key.clone(), None)).await?;
+    let header_revision = current.header().map_or(0, |h| h.revision());
+    if let Some(kv) = current.kvs().first() {
+        apply_zones_value(cluster, kv.value(), kv.mod_revision()).await;
+    }
+    timed(client.watch(
+        key,
+        Some(WatchOptions::new().with_start_revision(header_revision + 1)),
+    ))
+    .await
+}
+
+async fn next_zones(
+    stream: Option<&mut etcd_client::WatchStream>,
+) -> Result<Option<etcd_client::WatchResponse>, etcd_client::Error> {
+    match stream {
+        Some(stream) => stream.message().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn apply_zones_value(cluster: &Cluster, value: &[u8], revision: i64) {
+    match serde_json::from_slice::<super::zones::ZonesSet>(value) {
+        Ok(set) => cluster.apply_zones(set, revision).await,
+        Err(e) => {
+            tracing::error!(zones_revision = revision, error = %e, "unreadable zones set in etcd; keeping the last good zones");
+            metrics::counter!("httpdns_cluster_zones_rejected_total").increment(1);
+        }
     }
 }
