@@ -293,7 +293,7 @@ fn resolver_decide(c: &mut Criterion) {
     let live = Arc::new(Live {
         health: HealthChecks::new(Arc::clone(&epoch), CancellationToken::new()),
         speed: SpeedTable::new(SpeedLimits::default()),
-        state: StateStore::open(state_dir.path(), false).unwrap(),
+        state: StateStore::open(state_dir.path(), false, Arc::clone(&epoch)).unwrap(),
         failovers: FailoverLog::default(),
     });
     let resolver = Resolver::new(Arc::new(ArcSwap::from_pointee(snapshot)), epoch, live);
