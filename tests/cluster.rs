@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -230,30 +228,8 @@ fn node_workspace_with(root: &Path, name: &str, etcd: &[String], extra: &str) ->
 
 impl Node {
     fn start(dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_httpdns"))
-            .arg("--config")
-            .arg(dir.join("httpdns.toml"))
-            .args(["--log-json", "--no-watch"])
-            .env("HTTPDNS_ADMIN_TOKEN", common::ADMIN_TOKEN)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("httpdns starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(log) = serde_json::from_str::<Value>(&line)
-                    && log["fields"]["message"] == "httpdns listening"
-                {
-                    let _ = tx.send(log["fields"].clone());
-                }
-            }
-        });
-        let fields = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("node reported its addresses");
+        let (child, fields) =
+            common::spawn_listening(common::binary_command(&dir.join("httpdns.toml"), &[]));
         Self {
             dir: dir.to_path_buf(),
             child,

@@ -5,10 +5,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -28,30 +26,7 @@ impl Drop for Process {
 }
 
 fn start(config: &Path) -> Process {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_httpdns"))
-        .arg("--config")
-        .arg(config)
-        .args(["--log-json", "--no-watch"])
-        .env("HTTPDNS_ADMIN_TOKEN", common::ADMIN_TOKEN)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(log) = serde_json::from_str::<Value>(&line)
-                && log["fields"]["message"] == "httpdns listening"
-            {
-                let _ = tx.send(log["fields"].clone());
-            }
-        }
-    });
-    let fields = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("server reported its addresses");
+    let (child, fields) = common::spawn_listening(common::binary_command(config, &[]));
     Process {
         child,
         admin: format!("http://{}", fields["admin_addr"].as_str().unwrap()),
@@ -115,11 +90,20 @@ fn kill_9_during_bursts_of_changes_leaves_state_and_audit_in_agreement() {
                 std::thread::spawn(move || burst(&admin, w))
             })
             .collect();
-        // Kill at a different point of the burst each round.
+        // Kill mid-burst, at a different point each round: once the burst has added a
+        // few more audit records than the round before.
+        let records = || {
+            std::fs::read_to_string(state.join("audit.log"))
+                .map_or(0, |text| text.matches('\n').count())
+        };
+        let target = records() + 2 + 3 * round;
         let started = Instant::now();
-        let at = Duration::from_millis(40 + 37 * round as u64);
-        while started.elapsed() < at {
-            std::thread::sleep(Duration::from_millis(5));
+        while records() < target {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the burst stalled"
+            );
+            std::thread::sleep(Duration::from_millis(2));
         }
         server.child.kill().unwrap();
         server.child.wait().unwrap();
