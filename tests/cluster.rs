@@ -426,6 +426,11 @@ fn a_drain_on_one_node_reaches_every_node_within_a_second() {
             (listed == 2).then_some(())
         },
     );
+
+    // A restart keeps the node's local audit log whole (it records fleet changes).
+    nodes[0].restart();
+    let local = std::fs::read_to_string(nodes[0].dir.join("state/audit.log")).unwrap();
+    assert_eq!(local.lines().count(), 20);
 }
 
 #[test]

@@ -313,6 +313,7 @@ impl StateStore {
     /// file is set aside (renamed with a timestamp) and the server starts with none.
     pub fn open(dir: &Path, reset: bool, epoch: Arc<Epoch>) -> Result<Self, StateError> {
         let overrides = Self::load_local(dir, reset)?;
+        persist::settle_audit(&dir.join(Self::AUDIT_FILE), &overrides)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             current: Arc::new(ArcSwap::from_pointee(overrides)),
@@ -358,8 +359,9 @@ impl StateStore {
         self.cluster.as_ref()
     }
 
-    /// Reads `dir/state.json` (see [`StateStore::open`]) after settling a change the
-    /// audit log has but the state file never got.
+    /// Reads `dir/state.json` (see [`StateStore::open`]). Only a single node settles its
+    /// audit log against it: in cluster mode the local log records fleet changes, which
+    /// `state.json` (imported once, then set aside) never holds.
     fn load_local(dir: &Path, reset: bool) -> Result<Overrides, StateError> {
         std::fs::create_dir_all(dir).map_err(|source| StateError::Write {
             path: dir.to_path_buf(),
@@ -387,7 +389,6 @@ impl StateStore {
                 });
             }
         };
-        persist::settle_audit(&dir.join(Self::AUDIT_FILE), &overrides)?;
         Ok(overrides)
     }
 
