@@ -55,17 +55,11 @@ pub struct ClusterConfig {
     /// Every key lives under it.
     pub prefix: String,
     /// This node's name; the hostname when absent.
-    #[serde(default)]
     pub node: Option<String>,
-    #[serde(default)]
     pub username: Option<String>,
-    #[serde(default)]
     pub password_file: Option<PathBuf>,
-    #[serde(default)]
     pub ca_file: Option<PathBuf>,
-    #[serde(default)]
     pub cert_file: Option<PathBuf>,
-    #[serde(default)]
     pub key_file: Option<PathBuf>,
     /// Where zones come from: `files` (default) or `etcd`.
     #[serde(default)]
@@ -482,16 +476,11 @@ impl Cluster {
             }
             Err(_) => (**self.last_nodes.load()).clone(),
         };
-        json!({
-            "node": self.node,
-            "etcd": if self.connected() { "connected" } else { "disconnected" },
-            "since_ms": self.status.since_ms.load(Ordering::Acquire),
-            "stale_seconds": self.stale_seconds(),
-            "revision": self.revision(),
-            "zones_revision": self.zones_revision(),
-            "zones_error": self.zones_error.load_full().map(|e| (*e).clone()),
-            "nodes": nodes,
-        })
+        let mut view = self.summary();
+        view["zones_revision"] = json!(self.zones_revision());
+        view["zones_error"] = json!(self.zones_error.load_full().map(|e| (*e).clone()));
+        view["nodes"] = json!(nodes);
+        view
     }
 
     /// A short summary for `/admin/zones`.

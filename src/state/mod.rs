@@ -577,6 +577,16 @@ mod tests {
         assert_eq!(**store.current(), Overrides::default());
     }
 
+    async fn store_with_sh_drained() -> (tempfile::TempDir, StateStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path(), false, Default::default()).unwrap();
+        store
+            .apply(drain("sh", 0.0, &[], 0), "alice", None)
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
     fn audit_lines(dir: &Path) -> Vec<String> {
         std::fs::read_to_string(dir.join(StateStore::AUDIT_FILE))
             .unwrap_or_default()
@@ -605,12 +615,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_state_write_takes_its_audit_record_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::open(dir.path(), false, Default::default()).unwrap();
-        store
-            .apply(drain("sh", 0.0, &[], 0), "alice", None)
-            .await
-            .unwrap();
+        let (dir, store) = store_with_sh_drained().await;
         // The temp file cannot be created: the rename never happens.
         std::fs::create_dir(dir.path().join("state.json.tmp")).unwrap();
         assert!(
@@ -629,12 +634,7 @@ mod tests {
 
     #[tokio::test]
     async fn open_drops_an_audit_record_whose_state_never_landed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::open(dir.path(), false, Default::default()).unwrap();
-        store
-            .apply(drain("sh", 0.0, &[], 0), "alice", None)
-            .await
-            .unwrap();
+        let (dir, store) = store_with_sh_drained().await;
         let state_before = std::fs::read(dir.path().join(StateStore::STATE_FILE)).unwrap();
         store
             .apply(drain("gz", 0.0, &[], 0), "bob", None)
