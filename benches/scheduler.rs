@@ -294,7 +294,7 @@ fn resolver_decide(c: &mut Criterion) {
     let live = Arc::new(Live::with_speed(
         HealthChecks::new(Arc::clone(&epoch), CancellationToken::new()),
         SpeedTable::new(SpeedLimits::default()),
-        StateStore::open(state_dir.path(), false).unwrap(),
+        StateStore::open(state_dir.path(), false, Arc::clone(&epoch)).unwrap(),
     ));
     let resolver = Resolver::new(Arc::new(ArcSwap::from_pointee(snapshot)), epoch, live);
     let clients = clients();

@@ -18,6 +18,7 @@
 pub mod accept;
 pub mod admin;
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod dns;
 pub mod epoch;

@@ -161,6 +161,11 @@ enum AdminCommand {
     Explain { host: String, ip: String },
     /// Reload config, zones and IP databases.
     Reload,
+    /// Cluster mode: this node's etcd session and every live node.
+    Cluster,
+    /// Cluster mode (zones = "etcd"): validate DIR as a reload would, with the IP
+    /// databases of --config, then write it to etcd as one revision for every node.
+    PushZones { dir: PathBuf },
 }
 
 fn main() -> Result<()> {
@@ -172,7 +177,7 @@ fn main() -> Result<()> {
             url,
             token,
             command,
-        }) => admin(&url, token, command),
+        }) => admin(&url, token, command, cli.config.clone()),
         Some(Command::Tls {
             command: TlsCommand::SelfSigned { out, names },
         }) => {
@@ -184,14 +189,20 @@ fn main() -> Result<()> {
     }
 }
 
-fn admin(url: &str, token: Option<String>, command: AdminCommand) -> Result<()> {
+fn admin(
+    url: &str,
+    token: Option<String>,
+    command: AdminCommand,
+    config: Option<PathBuf>,
+) -> Result<()> {
     let client = AdminClient::new(url, token);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+
     let answer = runtime.block_on(async {
-        match command {
+        let answer = match command {
             AdminCommand::Drain {
                 zone,
                 weight,
@@ -209,7 +220,16 @@ fn admin(url: &str, token: Option<String>, command: AdminCommand) -> Result<()> 
             AdminCommand::Zones => client.zones().await,
             AdminCommand::Explain { host, ip } => client.explain(&host, &ip).await,
             AdminCommand::Reload => client.reload().await,
-        }
+            AdminCommand::Cluster => client.cluster().await,
+            AdminCommand::PushZones { dir } => {
+                let path = config.unwrap_or_else(default_config);
+                let config = ServerConfig::load(&path)
+                    .with_context(|| format!("loading {}", path.display()))?;
+                let revision = httpdns::cluster::zones::push(&config, &dir).await?;
+                return Ok(serde_json::json!({"pushed": dir, "zones_revision": revision}));
+            }
+        };
+        anyhow::Ok(answer?)
     })?;
     println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())

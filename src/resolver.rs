@@ -423,7 +423,7 @@ impl Resolver {
         state_dir: &std::path::Path,
     ) -> Result<Self, crate::state::StateError> {
         let epoch = Arc::new(Epoch::default());
-        let state = StateStore::open(state_dir, false)?;
+        let state = StateStore::open(state_dir, false, Arc::clone(&epoch))?;
         let live = Live::new(Arc::clone(&epoch), state, Default::default());
         Ok(Self::new(
             Arc::new(arc_swap::ArcSwap::from_pointee(snapshot)),

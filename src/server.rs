@@ -93,7 +93,6 @@ impl Server {
         }
         crate::metrics::install();
         let open_files = raise_open_file_limit();
-        let state = StateStore::open(&config.state_dir, options.reset_state)?;
         let loaded = snapshot::load(&config)?;
         tracing::info!(
             domains = loaded.model.domains().count(),
@@ -102,6 +101,16 @@ impl Server {
         );
         let shutdown = CancellationToken::new();
         let epoch = Arc::new(Epoch::default());
+        let state = match &config.cluster {
+            Some(cluster) => StateStore::open_cluster(
+                &config.state_dir,
+                options.reset_state,
+                Arc::clone(&epoch),
+                cluster,
+                shutdown.clone(),
+            )?,
+            None => StateStore::open(&config.state_dir, options.reset_state, Arc::clone(&epoch))?,
+        };
         let live = Arc::new(Live::new(Arc::clone(&epoch), state, shutdown.clone()));
         live.reconcile_health(&loaded.model);
         let resolver = Resolver::new(Arc::new(ArcSwap::from_pointee(loaded)), epoch, live);
@@ -110,6 +119,12 @@ impl Server {
             config.clone(),
             resolver.clone(),
         ));
+        if let Some(cluster) = resolver.live().state().cluster() {
+            cluster.attach_zones(crate::cluster::ZonesSink {
+                config: config.clone(),
+                reloader: Arc::clone(&reloader),
+            });
+        }
 
         let dns = DnsHandler::new(resolver.clone());
         let tls = config.tls.as_ref().map(Tls::from_config).transpose()?;

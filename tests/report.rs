@@ -150,7 +150,11 @@ async fn bad_reports_are_refused_and_change_nothing() {
             &body[..body.len().min(200)]
         );
         let answer: Value = response.json().await.unwrap();
-        let code = if status == 413 { "payload_too_large" } else { "bad_request" };
+        let code = if status == 413 {
+            "payload_too_large"
+        } else {
+            "bad_request"
+        };
         assert_eq!(answer["error"], code);
         assert!(
             answer["message"].as_str().unwrap().contains(needle),

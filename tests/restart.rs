@@ -3,10 +3,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -54,35 +52,12 @@ impl Process {
 }
 
 fn command(config: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_httpdns"));
-    cmd.arg("--config")
-        .arg(config)
-        .args(["--log-json", "--no-watch"])
-        .args(extra)
-        .env("HTTPDNS_ADMIN_TOKEN", common::ADMIN_TOKEN)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    cmd
+    common::binary_command(config, extra)
 }
 
 /// Starts the binary and waits for its "listening" log line.
 fn start(config: &Path, extra: &[&str]) -> Process {
-    let mut child = command(config, extra).spawn().expect("binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(log) = serde_json::from_str::<Value>(&line) {
-                if log["fields"]["message"] == "httpdns listening" {
-                    let _ = tx.send(log["fields"].clone());
-                }
-            }
-        }
-    });
-    let fields = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("server reported its addresses");
+    let (child, fields) = common::spawn_listening(command(config, extra));
     Process {
         child,
         public: format!("http://{}", fields["public_addr"].as_str().unwrap()),

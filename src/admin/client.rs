@@ -88,6 +88,11 @@ impl AdminClient {
             .await
     }
 
+    pub async fn cluster(&self) -> Result<Value, ClientError> {
+        self.send(self.http.get(format!("{}/admin/cluster", self.base)))
+            .await
+    }
+
     pub async fn reload(&self) -> Result<Value, ClientError> {
         self.send(self.http.post(format!("{}/admin/reload", self.base)))
             .await

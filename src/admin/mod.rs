@@ -27,7 +27,7 @@ use crate::http::{ApiError, json_body, optional_json_body, parse_ip};
 use crate::model::{Model, ZoneId};
 use crate::reload::Reloader;
 use crate::resolver::Resolver;
-use crate::state::{ALL_DOMAINS, Change};
+use crate::state::{ALL_DOMAINS, Change, StateError};
 
 pub use auth::AdminTokens;
 
@@ -58,6 +58,7 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/admin/reload", post(reload))
         .route("/admin/explain", get(explain))
+        .route("/admin/cluster", get(cluster))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::NotFound })
         .route_layer(axum::middleware::from_fn(crate::metrics::track))
@@ -106,23 +107,50 @@ fn known_zone(model: &Model, zone: &str) -> Result<ZoneId, ApiError> {
         .ok_or_else(|| ApiError::UnknownResource(format!("unknown zone {zone:?}")))
 }
 
-/// Applies a change, bumps the epoch, and answers with the zone's or endpoint's state.
-async fn apply(state: &AdminState, actor: &Actor, change: Change) -> Result<Json<Value>, ApiError> {
-    let record = state
+/// Commits a change through the state owner (which bumps the epoch) and answers with
+/// the zone's or endpoint's state, and the etcd revision in cluster mode.
+async fn apply(
+    state: &AdminState,
+    actor: &Actor,
+    change: Change,
+    if_revision: Option<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let committed = state
         .resolver
         .live()
         .state()
-        .apply(change, &actor.0)
+        .apply(change, &actor.0, if_revision)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let epoch = state.resolver.epoch().bump();
-    tracing::info!(token = %record.token, action = record.action, target = %record.target, reason = %record.reason, epoch, "admin change");
-    Ok(Json(json!({
+        .map_err(|e| match e {
+            StateError::Conflict { revision } => ApiError::Conflict { revision },
+            StateError::ControlPlaneUnavailable(message) => {
+                ApiError::ControlPlaneUnavailable(message)
+            }
+            StateError::NoRevisions => ApiError::BadRequest(e.to_string()),
+            e => ApiError::Internal(e.to_string()),
+        })?;
+    let record = committed.record;
+    tracing::info!(token = %record.token, action = record.action, target = %record.target, reason = %record.reason, epoch = committed.epoch, revision = committed.revision, "admin change");
+    let mut body = json!({
         "action": record.action,
         "target": record.target,
-        "epoch": epoch,
+        "epoch": committed.epoch,
         "after": record.after,
-    })))
+    });
+    if let Some(revision) = committed.revision {
+        body["revision"] = json!(revision);
+    }
+    Ok(Json(body))
+}
+
+/// `GET /admin/cluster`: this node's etcd session and every live node (cluster mode).
+async fn cluster(State(state): State<AdminState>) -> Result<Json<Value>, ApiError> {
+    match state.resolver.live().state().cluster() {
+        Some(cluster) => Ok(Json(cluster.view().await)),
+        None => Err(ApiError::UnknownResource(
+            "not in cluster mode (no [cluster] section in the server config)".into(),
+        )),
+    }
 }
 
 #[derive(Deserialize)]
@@ -135,6 +163,8 @@ struct DrainBody {
     #[serde(default)]
     domains: Vec<String>,
     over: Option<String>,
+    /// Cluster mode: compare-and-set against the zone's last etcd revision.
+    if_revision: Option<i64>,
 }
 
 async fn drain(
@@ -175,7 +205,7 @@ async fn drain(
         over_ms,
         reason: body.reason,
     };
-    apply(&state, &actor, change).await
+    apply(&state, &actor, change, body.if_revision).await
 }
 
 #[derive(Deserialize)]
@@ -197,7 +227,7 @@ async fn undrain(
         over_ms: parse_ramp(query.over.as_deref())?,
         reason: query.reason.unwrap_or_default(),
     };
-    apply(&state, &actor, change).await
+    apply(&state, &actor, change, None).await
 }
 
 fn known_endpoint(resolver: &Resolver, ip: &str) -> Result<IpAddr, ApiError> {
@@ -222,6 +252,8 @@ fn known_endpoint(resolver: &Resolver, ip: &str) -> Result<IpAddr, ApiError> {
 struct ReasonBody {
     #[serde(default)]
     reason: String,
+    /// Cluster mode: compare-and-set against the endpoint's last etcd revision.
+    if_revision: Option<i64>,
 }
 
 async fn disable(
@@ -239,6 +271,7 @@ async fn disable(
             ip,
             reason: body.reason,
         },
+        body.if_revision,
     )
     .await
 }
@@ -252,7 +285,7 @@ async fn enable(
     let query: UndrainQuery = crate::http::query(raw.as_deref())?;
     let ip = known_endpoint(&state.resolver, &ip)?;
     let reason = query.reason.unwrap_or_default();
-    apply(&state, &actor, Change::Enable { ip, reason }).await
+    apply(&state, &actor, Change::Enable { ip, reason }, None).await
 }
 
 async fn reload(State(state): State<AdminState>) -> Result<Json<Value>, ApiError> {
@@ -324,7 +357,12 @@ async fn zones(State(state): State<AdminState>) -> Json<Value> {
         })
         .collect();
     let reload = state.reloader.status().borrow().clone();
-    Json(json!({"epoch": state.resolver.epoch().current(), "reload": reload, "zones": zones}))
+    let mut body =
+        json!({"epoch": state.resolver.epoch().current(), "reload": reload, "zones": zones});
+    if let Some(cluster) = live.state().cluster() {
+        body["cluster"] = cluster.summary();
+    }
+    Json(body)
 }
 
 #[derive(Deserialize)]
@@ -365,6 +403,9 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
             .set(overrides.keep_share(&zone.name, ALL_DOMAINS, now) * 100.0);
     }
     metrics::gauge!("httpdns_epoch").set(state.resolver.epoch().current() as f64);
+    if let Some(cluster) = state.resolver.live().state().cluster() {
+        cluster.export_metrics();
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

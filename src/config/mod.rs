@@ -69,6 +69,9 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
     /// Require signed `/resolve` requests.
     pub signing: Option<SigningConfig>,
+    /// Cluster mode: drains and disables shared by a fleet through etcd.
+    #[serde(default)]
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 /// The `[dns]` section: how the DNS fronts (DoH, UDP, TCP) behave.
@@ -454,6 +457,12 @@ impl ServerConfig {
                 *p = base.join(&*p);
             }
         };
+        if let Some(cluster) = config.cluster.as_mut() {
+            cluster
+                .validate()
+                .map_err(|(field, message)| invalid(field, &message))?;
+            cluster.anchor(base);
+        }
         anchor(&mut config.zones_dir);
         anchor(&mut config.state_dir);
         anchor(&mut config.geoip.database);

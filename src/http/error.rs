@@ -39,6 +39,12 @@ pub enum ApiError {
     /// A body that did not arrive within its time bound.
     #[error("{0}")]
     RequestTimeout(String),
+    /// Cluster mode: a compare-and-set lost; `revision` is the key's current one.
+    #[error("changed since the given revision; now at revision {revision}")]
+    Conflict { revision: i64 },
+    /// Cluster mode: etcd is unreachable, so no change can be committed.
+    #[error("{0}")]
+    ControlPlaneUnavailable(String),
 }
 
 impl IntoResponse for ApiError {
@@ -57,10 +63,17 @@ impl IntoResponse for ApiError {
             }
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            Self::ControlPlaneUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "control_plane_unavailable")
+            }
         };
         let mut body = json!({"error": code, "message": self.to_string()});
         if let Self::ReloadFailed(errors) = &self {
             body["errors"] = json!(errors);
+        }
+        if let Self::Conflict { revision } = &self {
+            body["revision"] = json!(revision);
         }
         (status, Json(body)).into_response()
     }

@@ -1,9 +1,15 @@
 //! SRE overrides: zone drains and endpoint disables, persisted and audited.
 //!
-//! [`StateStore`] is the only writer. A change is computed from the current overrides,
-//! written to `state.json` atomically (temp file, fsync, rename, fsync directory),
-//! published through `arc-swap` and appended to `audit.log` (JSON lines, fsynced)
-//! before the caller hears "done": a drain that was acknowledged is never lost. A state
+//! [`StateStore`] is the only writer and owns the rules of a commit: a change is computed
+//! from the current overrides, made durable, published through `arc-swap`, and the
+//! steering epoch is bumped, before the caller hears "done". Single node: the audit
+//! record is appended (fsynced) to `audit.log` first, then `state.json` is replaced
+//! atomically (temp file, fsync, rename, fsync directory); a failed state write takes
+//! the audit record back, and on open a last audit record whose change never reached
+//! `state.json` (a crash between the two) is removed. So after any crash the disk holds
+//! the old state, or the new state with its audit record, and an error answer never
+//! leaves a change behind. In cluster mode (`[cluster]`) the change is committed to etcd
+//! with its audit record in one transaction instead (see [`crate::cluster`]). A state
 //! file that cannot be read or parsed stops the server from starting, because serving
 //! traffic into a zone an SRE drained is worse than not serving at all.
 
@@ -17,6 +23,11 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use crate::cluster::{Cluster, ClusterConfig, ClusterError};
+use crate::epoch::Epoch;
+
+pub(crate) use persist::write_atomically;
 
 /// The domain key of a drain that covers every domain of its zone.
 pub const ALL_DOMAINS: &str = "*";
@@ -33,6 +44,27 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Cluster mode: etcd could not commit the change; nothing changed.
+    #[error("control plane unavailable: {0}")]
+    ControlPlaneUnavailable(String),
+    /// Cluster mode: `if_revision` was older than the key's last change.
+    #[error("changed since the given revision; now at revision {revision}")]
+    Conflict { revision: i64 },
+    /// `if_revision` given to a single node, which has no revisions.
+    #[error("if_revision needs cluster mode ([cluster] in the server config)")]
+    NoRevisions,
+    #[error("{0}")]
+    Cluster(String),
+}
+
+impl From<ClusterError> for StateError {
+    fn from(e: ClusterError) -> Self {
+        match e {
+            ClusterError::Unavailable(message) => Self::ControlPlaneUnavailable(message),
+            ClusterError::Conflict { revision } => Self::Conflict { revision },
+            ClusterError::Config(message) => Self::Cluster(message),
+        }
+    }
 }
 
 /// A drain of one zone for one domain (or all of them), possibly ramping.
@@ -239,11 +271,38 @@ pub struct AuditRecord {
     pub after: serde_json::Value,
 }
 
-/// Owns the overrides: load at start, change, persist, audit.
+impl AuditRecord {
+    /// The record of `change` by `by`, taking the overrides from `before` to `after`.
+    pub fn new(change: &Change, by: &str, before: &Overrides, after: &Overrides) -> Self {
+        Self {
+            time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            token: by.to_string(),
+            action: change.action(),
+            target: change.target(),
+            reason: change.reason().to_string(),
+            before: serde_json::to_value(before).unwrap_or_default(),
+            after: serde_json::to_value(after).unwrap_or_default(),
+        }
+    }
+}
+
+/// A change the store committed.
+#[derive(Debug)]
+pub struct Committed {
+    pub record: AuditRecord,
+    /// The steering epoch once the change is in force.
+    pub epoch: u64,
+    /// Cluster mode: the etcd revision of the change.
+    pub revision: Option<i64>,
+}
+
+/// Owns the overrides: load at start, change, persist, audit, bump the epoch.
 pub struct StateStore {
     dir: PathBuf,
-    current: ArcSwap<Overrides>,
+    current: Arc<ArcSwap<Overrides>>,
     writer: tokio::sync::Mutex<()>,
+    epoch: Arc<Epoch>,
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl StateStore {
@@ -252,7 +311,58 @@ impl StateStore {
 
     /// Opens `dir` (created if missing) and loads its state file. With `reset`, a state
     /// file is set aside (renamed with a timestamp) and the server starts with none.
-    pub fn open(dir: &Path, reset: bool) -> Result<Self, StateError> {
+    pub fn open(dir: &Path, reset: bool, epoch: Arc<Epoch>) -> Result<Self, StateError> {
+        let overrides = Self::load_local(dir, reset)?;
+        persist::settle_audit(&dir.join(Self::AUDIT_FILE), &overrides)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            current: Arc::new(ArcSwap::from_pointee(overrides)),
+            writer: tokio::sync::Mutex::new(()),
+            epoch,
+            cluster: None,
+        })
+    }
+
+    /// Cluster mode: serves the node's disk cache of the fleet state (or, on the first
+    /// start, its single-node `state.json`, which is then imported into etcd) until etcd
+    /// answers, and follows etcd from then on. Needs a tokio runtime.
+    pub fn open_cluster(
+        dir: &Path,
+        reset: bool,
+        epoch: Arc<Epoch>,
+        config: &ClusterConfig,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<Self, StateError> {
+        let local = Self::load_local(dir, reset)?;
+        let state_file = dir.join(Self::STATE_FILE);
+        let import = state_file.exists().then(|| (state_file, local.clone()));
+        let current = Arc::new(ArcSwap::from_pointee(local));
+        let cluster = Cluster::start(
+            config,
+            dir,
+            Arc::clone(&current),
+            Arc::clone(&epoch),
+            import,
+            shutdown,
+        )?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            current,
+            writer: tokio::sync::Mutex::new(()),
+            epoch,
+            cluster: Some(cluster),
+        })
+    }
+
+    /// The node's cluster session, in cluster mode.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
+    }
+
+    /// Reads `dir/state.json` (see [`StateStore::open`]). Only a single node settles its
+    /// audit log against it: in cluster mode the local log records fleet changes, which
+    /// `state.json` (imported once, then set aside) never holds.
+    fn load_local(dir: &Path, reset: bool) -> Result<Overrides, StateError> {
         std::fs::create_dir_all(dir).map_err(|source| StateError::Write {
             path: dir.to_path_buf(),
             source,
@@ -279,11 +389,7 @@ impl StateStore {
                 });
             }
         };
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            current: ArcSwap::from_pointee(overrides),
-            writer: tokio::sync::Mutex::new(()),
-        })
+        Ok(overrides)
     }
 
     /// The overrides in force (lock-free).
@@ -291,28 +397,52 @@ impl StateStore {
         self.current.load()
     }
 
-    /// Applies `change` on behalf of token `by`: persisted, published and audited
-    /// before this returns. Changes are serialised; the last one wins.
-    pub async fn apply(&self, change: Change, by: &str) -> Result<AuditRecord, StateError> {
+    /// Applies `change` on behalf of token `by`: durable, audited, published and the
+    /// epoch bumped before this returns. Changes are serialised; the last one wins (in
+    /// cluster mode etcd transactions order them and none is lost). `if_revision`
+    /// (cluster mode only) makes it a compare-and-set on the changed key.
+    pub async fn apply(
+        &self,
+        change: Change,
+        by: &str,
+        if_revision: Option<i64>,
+    ) -> Result<Committed, StateError> {
         let _write = self.writer.lock().await;
-        let now = crate::epoch::now_ms();
+        if let Some(cluster) = &self.cluster {
+            let committed = cluster.commit(&change, by, if_revision).await?;
+            // etcd holds the change and its record; this node's log is a local copy.
+            let audit = self.dir.join(Self::AUDIT_FILE);
+            let line = serde_json::to_string(&committed.record).unwrap_or_default();
+            let written =
+                tokio::task::spawn_blocking(move || persist::append_synced(&audit, &line)).await;
+            if let Err(e) = written
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+            {
+                tracing::error!(error = %e, "change committed to etcd but not to the local audit log");
+            }
+            return Ok(Committed {
+                record: committed.record,
+                epoch: self.epoch.current(),
+                revision: Some(committed.revision),
+            });
+        }
+        if if_revision.is_some() {
+            return Err(StateError::NoRevisions);
+        }
         let before = self.current.load_full();
-        let after = change.apply(&before, by, now);
-        let record = AuditRecord {
-            time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-            token: by.to_string(),
-            action: change.action(),
-            target: change.target(),
-            reason: change.reason().to_string(),
-            before: serde_json::to_value(&*before).unwrap_or_default(),
-            after: serde_json::to_value(&after).unwrap_or_default(),
-        };
+        let after = change.apply(&before, by, crate::epoch::now_ms());
+        let record = AuditRecord::new(&change, by, &before, &after);
         let dir = self.dir.clone();
         let state_bytes = serde_json::to_vec_pretty(&after).unwrap_or_default();
         let audit_line = serde_json::to_string(&record).unwrap_or_default();
         tokio::task::spawn_blocking(move || {
-            persist::write_atomically(&dir.join(Self::STATE_FILE), &state_bytes)?;
-            persist::append_synced(&dir.join(Self::AUDIT_FILE), &audit_line)
+            persist::commit(
+                &dir.join(Self::AUDIT_FILE),
+                &audit_line,
+                &dir.join(Self::STATE_FILE),
+                &state_bytes,
+            )
         })
         .await
         .map_err(|e| StateError::Write {
@@ -320,7 +450,12 @@ impl StateStore {
             source: std::io::Error::other(e),
         })??;
         self.current.store(Arc::new(after));
-        Ok(record)
+        let epoch = self.epoch.bump();
+        Ok(Committed {
+            record,
+            epoch,
+            revision: None,
+        })
     }
 }
 
@@ -399,19 +534,24 @@ mod tests {
     #[tokio::test]
     async fn changes_persist_and_are_audited() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::open(dir.path(), false).unwrap();
-        let record = store
-            .apply(drain("gz", 0.0, &[], 0), "alice")
+        let epoch = Arc::new(Epoch::default());
+        let store = StateStore::open(dir.path(), false, Arc::clone(&epoch)).unwrap();
+        let before = epoch.current();
+        let committed = store
+            .apply(drain("gz", 0.0, &[], 0), "alice", None)
             .await
             .unwrap();
-        assert_eq!(record.action, "zone.drain");
+        assert_eq!(committed.record.action, "zone.drain");
+        // The owner bumps the epoch; callers no longer have to remember to.
+        assert!(committed.epoch > before);
+        assert_eq!(epoch.current(), committed.epoch);
         assert_eq!(
             store
                 .current()
                 .keep_share("gz", "x", crate::epoch::now_ms()),
             0.0
         );
-        let reopened = StateStore::open(dir.path(), false).unwrap();
+        let reopened = StateStore::open(dir.path(), false, Default::default()).unwrap();
         assert_eq!(**reopened.current(), **store.current());
         let audit = std::fs::read_to_string(dir.path().join(StateStore::AUDIT_FILE)).unwrap();
         let line: serde_json::Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
@@ -425,7 +565,7 @@ mod tests {
     fn corrupt_state_refuses_to_open_unless_reset() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(StateStore::STATE_FILE), b"{not json").unwrap();
-        let err = StateStore::open(dir.path(), false)
+        let err = StateStore::open(dir.path(), false, Default::default())
             .err()
             .unwrap()
             .to_string();
@@ -433,7 +573,101 @@ mod tests {
             err.contains("corrupt") && err.contains("--reset-state"),
             "{err}"
         );
-        let store = StateStore::open(dir.path(), true).unwrap();
+        let store = StateStore::open(dir.path(), true, Default::default()).unwrap();
         assert_eq!(**store.current(), Overrides::default());
+    }
+
+    async fn store_with_sh_drained() -> (tempfile::TempDir, StateStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path(), false, Default::default()).unwrap();
+        store
+            .apply(drain("sh", 0.0, &[], 0), "alice", None)
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
+    fn audit_lines(dir: &Path) -> Vec<String> {
+        std::fs::read_to_string(dir.join(StateStore::AUDIT_FILE))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_failing_audit_write_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path(), false, Default::default()).unwrap();
+        // A directory where the log should be: every append fails.
+        std::fs::create_dir(dir.path().join(StateStore::AUDIT_FILE)).unwrap();
+        let err = store
+            .apply(drain("gz", 0.0, &[], 0), "alice", None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StateError::Write { .. }), "{err}");
+        assert_eq!(**store.current(), Overrides::default());
+        assert!(!dir.path().join(StateStore::STATE_FILE).exists());
+        std::fs::remove_dir(dir.path().join(StateStore::AUDIT_FILE)).unwrap();
+        let reopened = StateStore::open(dir.path(), false, Default::default()).unwrap();
+        assert_eq!(**reopened.current(), Overrides::default());
+    }
+
+    #[tokio::test]
+    async fn a_failing_state_write_takes_its_audit_record_back() {
+        let (dir, store) = store_with_sh_drained().await;
+        // The temp file cannot be created: the rename never happens.
+        std::fs::create_dir(dir.path().join("state.json.tmp")).unwrap();
+        assert!(
+            store
+                .apply(drain("gz", 0.0, &[], 0), "bob", None)
+                .await
+                .is_err()
+        );
+        let lines = audit_lines(dir.path());
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(!store.current().drains.contains_key("gz"));
+        let reopened = StateStore::open(dir.path(), false, Default::default()).unwrap();
+        assert!(reopened.current().drains.contains_key("sh"));
+        assert!(!reopened.current().drains.contains_key("gz"));
+    }
+
+    #[tokio::test]
+    async fn open_drops_an_audit_record_whose_state_never_landed() {
+        let (dir, store) = store_with_sh_drained().await;
+        let state_before = std::fs::read(dir.path().join(StateStore::STATE_FILE)).unwrap();
+        store
+            .apply(drain("gz", 0.0, &[], 0), "bob", None)
+            .await
+            .unwrap();
+        // Simulate a crash after the audit append, before the rename: old state file,
+        // new record, plus a torn half line.
+        std::fs::write(dir.path().join(StateStore::STATE_FILE), &state_before).unwrap();
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(StateStore::AUDIT_FILE))
+            .unwrap();
+        std::io::Write::write_all(&mut log, b"{\"time\":\"torn").unwrap();
+        let reopened = StateStore::open(dir.path(), false, Default::default()).unwrap();
+        assert!(!reopened.current().drains.contains_key("gz"));
+        let lines = audit_lines(dir.path());
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let last: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(
+            last["after"],
+            serde_json::to_value(&**reopened.current()).unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn if_revision_needs_cluster_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path(), false, Default::default()).unwrap();
+        let err = store
+            .apply(drain("gz", 0.0, &[], 0), "alice", Some(3))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StateError::NoRevisions));
+        assert!(audit_lines(dir.path()).is_empty());
     }
 }

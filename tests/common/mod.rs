@@ -239,3 +239,43 @@ pub async fn run(program: &str, args: &[String]) -> (bool, String, String) {
 pub fn args(parts: &[&str]) -> Vec<String> {
     parts.iter().map(ToString::to_string).collect()
 }
+
+/// The real binary serving `config` (JSON logs on a pipe, no file watching), plus `extra`
+/// arguments, with the test admin token.
+pub fn binary_command(config: &Path, extra: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_httpdns"));
+    cmd.arg("--config")
+        .arg(config)
+        .args(["--log-json", "--no-watch"])
+        .args(extra)
+        .env("HTTPDNS_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
+/// Spawns `cmd` and waits for its "httpdns listening" log line; returns the child and
+/// that line's fields (`public_addr`, `admin_addr`, ...).
+pub fn spawn_listening(mut cmd: std::process::Command) -> (std::process::Child, Value) {
+    use std::io::BufRead;
+    let mut child = cmd.spawn().expect("binary starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Ok(log) = serde_json::from_str::<Value>(&line)
+                && log["fields"]["message"] == "httpdns listening"
+            {
+                let _ = tx.send(log["fields"].clone());
+            }
+        }
+    });
+    let fields = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("server reported its addresses");
+    (child, fields)
+}
