@@ -216,14 +216,14 @@ fn admin(url: &str, token: Option<String>, command: AdminCommand) -> Result<()> 
 }
 
 fn geoip(command: GeoipCommand) -> Result<()> {
-    use httpdns::geoip::{build, open_data, stats};
+    use httpdns::geoip::build::{csv, open_data, stats};
     match command {
         GeoipCommand::Build {
             csv: Some(csv),
             out,
             ..
         } => {
-            let count = build::build_from_csv(&csv, &out)?;
+            let count = csv::build_from_csv(&csv, &out)?;
             println!("wrote {} ({count} networks)", out.display());
         }
         GeoipCommand::Build {

@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use httpdns::geoip::{GeoDb, ip2region, ipv6wry};
+use httpdns::geoip::GeoDb;
+use httpdns::geoip::build::{ip2region, ipv6wry};
 use mmdb_writer::{Value, Writer};
 
 fn data(name: &str) -> PathBuf {

@@ -6,11 +6,7 @@
 
 pub mod build;
 pub mod carrier;
-pub mod ip2region;
-pub mod ipv6wry;
-pub mod open_data;
 pub mod province;
-pub mod stats;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +16,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use carrier::AsnCarriers;
+
+/// The `database_type` written into the metadata of databases we build; the lookup reads
+/// it to know the carrier is already folded.
+pub const DATABASE_TYPE: &str = "httpdns-flat";
 
 /// Errors opening or building IP databases.
 #[derive(Debug, Error)]
@@ -114,7 +114,7 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, GeoIpError> {
     })
 }
 
-fn open_reader(path: &Path) -> Result<Reader<Vec<u8>>, GeoIpError> {
+pub(crate) fn open_reader(path: &Path) -> Result<Reader<Vec<u8>>, GeoIpError> {
     reader_from_bytes(read_file(path)?, path)
 }
 
@@ -208,7 +208,7 @@ impl GeoDb {
 }
 
 fn carrier_from_isp(reader: &Reader<Vec<u8>>) -> bool {
-    reader.metadata().database_type != build::DATABASE_TYPE
+    reader.metadata().database_type != DATABASE_TYPE
 }
 
 fn non_empty(s: &str) -> Option<&str> {
@@ -342,7 +342,7 @@ mod tests {
             Some("telecom")
         );
         // Our builder decided "no carrier" for this range; the lookup keeps that answer.
-        assert_eq!(db(build::DATABASE_TYPE).lookup(ip).carrier, None);
+        assert_eq!(db(DATABASE_TYPE).lookup(ip).carrier, None);
     }
 
     #[test]

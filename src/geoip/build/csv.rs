@@ -9,10 +9,9 @@ use std::path::Path;
 use mmdb_writer::{Value, Writer, ipnet::IpNet};
 use serde::Deserialize;
 
-use super::{GeoIpError, carrier, province};
+use crate::geoip::{DATABASE_TYPE, GeoIpError, carrier, province};
 
-/// The `database_type` written into the metadata of databases we build.
-pub const DATABASE_TYPE: &str = "httpdns-flat";
+use super::write_atomically;
 
 #[derive(Debug, Deserialize)]
 struct CsvRow {
@@ -137,17 +136,6 @@ fn flat_record(row: &CsvRow) -> Result<Value, String> {
         fields.push(("asn", Value::U32(asn)));
     }
     Ok(Value::map(fields))
-}
-
-/// Writes via a temp file and rename so a running server never reads a half-written DB.
-pub fn write_atomically(out: &Path, bytes: &[u8]) -> Result<(), GeoIpError> {
-    let write_error = |e: std::io::Error| GeoIpError::Write {
-        path: out.to_path_buf(),
-        message: e.to_string(),
-    };
-    let tmp = out.with_extension("mmdb.tmp");
-    std::fs::write(&tmp, bytes).map_err(write_error)?;
-    std::fs::rename(&tmp, out).map_err(write_error)
 }
 
 #[cfg(test)]

@@ -20,19 +20,11 @@ use mmdb_writer::ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 use mmdb_writer::{ReservedNetworks, Value, Writer};
 use serde::Deserialize;
 
-use super::build::{DATABASE_TYPE, write_atomically};
-use super::ip2region::{Ip2Region, Region};
+use super::ip2region::Ip2Region;
 use super::ipv6wry::Ipv6Wry;
-use super::{AsnCarriers, GeoIpError, carrier};
-
-/// An inclusive address range and what one source says about it. IPv4 addresses are
-/// held as their `u32` value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Span<T> {
-    pub start: u128,
-    pub end: u128,
-    pub value: T,
-}
+use super::sweep::{Cursor, Family, Region, Span, SpanResult};
+use super::write_atomically;
+use crate::geoip::{AsnCarriers, DATABASE_TYPE, GeoIpError, carrier};
 
 /// One row of the ip-location-db ASN CSV.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +152,7 @@ pub fn build_bytes(
     out: &Path,
 ) -> Result<(Vec<u8>, BuildSummary), GeoIpError> {
     let carriers = AsnCarriers::builtin();
-    let country_db = super::open_reader(&sources.country)?;
+    let country_db = crate::geoip::open_reader(&sources.country)?;
     let mut sink = Sink {
         writer: Writer::builder(DATABASE_TYPE)
             .description(&[(
@@ -209,32 +201,6 @@ pub fn build_bytes(
     })?;
     Ok((bytes, sink.summary))
 }
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    /// The address range swept: all of IPv4, or IPv6 above `::/96` (where IPv4 lives).
-    fn bounds(self) -> (u128, u128) {
-        match self {
-            Self::V4 => (0, u128::from(u32::MAX)),
-            Self::V6 => (1 << 32, u128::MAX),
-        }
-    }
-
-    fn number(self, ip: IpAddr) -> Option<u128> {
-        match (self, ip) {
-            (Self::V4, IpAddr::V4(v4)) => Some(u128::from(u32::from(v4))),
-            (Self::V6, IpAddr::V6(v6)) => Some(u128::from(v6)),
-            _ => None,
-        }
-    }
-}
-
-type SpanResult<T> = Result<Span<T>, GeoIpError>;
 
 /// Streams an ip-location-db ASN CSV (`start,end,asn,org`, no header).
 fn asn_csv(
@@ -334,56 +300,6 @@ fn country_spans<'a>(
             value: country.to_ascii_uppercase(),
         }))
     }))
-}
-
-/// One source's position in the sweep: the first span that has not ended before it.
-struct Cursor<T, I> {
-    spans: I,
-    current: Option<Span<T>>,
-}
-
-impl<T, I: Iterator<Item = SpanResult<T>>> Cursor<T, I> {
-    fn new(spans: I) -> Self {
-        Self {
-            spans,
-            current: None,
-        }
-    }
-
-    /// Drops spans that end before `pos`. A span overlapping one already passed (a source
-    /// bug; the real ASN CSV has one) only covers what is left of it.
-    fn advance_to(&mut self, pos: u128) -> Result<(), GeoIpError> {
-        while self.current.as_ref().is_none_or(|s| s.end < pos) {
-            match self.spans.next() {
-                Some(span) => self.current = Some(span?),
-                None => {
-                    self.current = None;
-                    break;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn value_at(&self, pos: u128) -> Option<&T> {
-        self.current
-            .as_ref()
-            .filter(|s| s.start <= pos)
-            .map(|s| &s.value)
-    }
-
-    /// The last address, from `pos` on, at which this source's value stays the same.
-    fn run_end(&self, pos: u128) -> u128 {
-        match &self.current {
-            Some(s) if s.start <= pos => s.end,
-            Some(s) => s.start - 1,
-            None => u128::MAX,
-        }
-    }
-
-    fn next_start(&self) -> Option<u128> {
-        self.current.as_ref().map(|s| s.start)
-    }
 }
 
 /// Sweeps one address family: cuts it where any source changes and writes the merged
