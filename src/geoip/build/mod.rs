@@ -4,12 +4,15 @@
 //!
 //! Nothing here runs while serving; the request path ([`crate::geoip::GeoDb`]) only shares
 //! the carrier and province folding with it. Module tree, without cycles: the source
-//! readers (`ip2region`, `ipv6wry`) yield [`sweep`] types; `open_data` reads the sources
-//! through them and merges; `csv` and `stats` stand alone.
+//! readers (`ip2region`, `ipv6wry`) yield [`sweep`] types; [`merge`] decides one range
+//! from them; `open_data` streams the sources, sweeps and writes; `csv` and `stats` stand
+//! alone.
 
 pub mod csv;
+pub mod explain;
 pub mod ip2region;
 pub mod ipv6wry;
+pub mod merge;
 pub mod open_data;
 pub mod stats;
 pub mod sweep;

@@ -10,28 +10,22 @@
 //!
 //! Every source is read as ranges in address order and swept together once, so memory is
 //! the output tree plus one row per source, never a copy of a source. The precedence rules
-//! live in [`merge`]; this module does not decide anything at lookup time.
+//! live in [`super::merge`]; this module streams, sweeps and writes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use maxminddb::{Reader, WithinOptions};
 use mmdb_writer::ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
-use mmdb_writer::{ReservedNetworks, Value, Writer};
+use mmdb_writer::{ReservedNetworks, Writer};
 use serde::Deserialize;
 
 use super::ip2region::Ip2Region;
 use super::ipv6wry::Ipv6Wry;
-use super::sweep::{Cursor, Family, Region, Span, SpanResult};
+use super::merge::{DisagreementCounts, MergedRecord, merge, write_disagreements};
+use super::sweep::{AsnInfo, Cursor, Family, Region, Span, SpanResult};
 use super::write_atomically;
-use crate::geoip::{AsnCarriers, DATABASE_TYPE, GeoIpError, carrier};
-
-/// One row of the ip-location-db ASN CSV.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AsnInfo {
-    pub asn: u32,
-    pub org: Option<String>,
-}
+use crate::geoip::{AsnCarriers, DATABASE_TYPE, GeoIpError};
 
 /// The input files of an open-data build.
 #[derive(Debug, Clone)]
@@ -52,90 +46,18 @@ pub struct BuildSummary {
     pub v6_ranges: usize,
     /// CIDR blocks left out because they are private, reserved or IPv4-alias space.
     pub reserved_blocks_skipped: usize,
+    /// Addresses on which sources disagreed, by pair and how it was settled.
+    pub disagreements: DisagreementCounts,
 }
 
 impl std::fmt::Display for BuildSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
+        writeln!(
             f,
             "{} IPv4 ranges, {} IPv6 ranges, {} reserved blocks left out",
             self.v4_ranges, self.v6_ranges, self.reserved_blocks_skipped
-        )
-    }
-}
-
-/// The flat record written for one merged range.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MergedRecord {
-    pub country: Option<String>,
-    pub province: Option<String>,
-    pub city: Option<String>,
-    pub carrier: Option<String>,
-    pub isp: Option<String>,
-    pub asn: Option<u32>,
-}
-
-impl MergedRecord {
-    fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-
-    fn to_value(&self) -> Value {
-        let strings = [
-            ("country", &self.country),
-            ("province", &self.province),
-            ("city", &self.city),
-            ("carrier", &self.carrier),
-            ("isp", &self.isp),
-        ];
-        let mut fields: Vec<(&str, Value)> = strings
-            .into_iter()
-            .filter_map(|(key, value)| Some((key, Value::from(value.clone()?))))
-            .collect();
-        if let Some(asn) = self.asn {
-            fields.push(("asn", Value::U32(asn)));
-        }
-        Value::map(fields)
-    }
-}
-
-/// The precedence rules for one range.
-///
-/// - country: ip2region/ipv6wry when they place it in China (they know China better than
-///   whois), else the whois country.
-/// - province, city: ip2region/ipv6wry, only when their country is the one written.
-/// - carrier, only for China (or an unknown country): the ip2region ISP text
-///   ([`carrier::normalize`]: 铁通 is mobile, 中华电信 is not telecom), then the ASN table,
-///   then the ASN organisation name ([`carrier::from_org_name`]).
-/// - isp: the raw ip2region ISP text, else the ASN organisation name.
-/// - asn: the ASN CSV.
-pub fn merge(
-    region: Option<&Region>,
-    asn: Option<&AsnInfo>,
-    whois_country: Option<&str>,
-    carriers: &AsnCarriers,
-) -> MergedRecord {
-    let country = region
-        .map(|r| r.country.clone())
-        .or_else(|| whois_country.map(str::to_ascii_uppercase));
-    let in_china = matches!(country.as_deref(), None | Some("CN"));
-    let region_isp = region.and_then(|r| r.isp.as_deref());
-    let org = asn.and_then(|a| a.org.as_deref());
-    let carrier = in_china
-        .then(|| {
-            region_isp
-                .and_then(carrier::normalize)
-                .or_else(|| asn.and_then(|a| carriers.carrier(a.asn)))
-                .or_else(|| org.and_then(carrier::from_org_name))
-        })
-        .flatten();
-    MergedRecord {
-        province: region.and_then(|r| r.province.clone()),
-        city: region.and_then(|r| r.city.clone()),
-        carrier: carrier.map(str::to_string),
-        isp: region_isp.or(org).map(str::to_string),
-        asn: asn.map(|a| a.asn).filter(|n| *n != 0),
-        country,
+        )?;
+        write_disagreements(f, &self.disagreements)
     }
 }
 
@@ -346,7 +268,12 @@ where
             .min(asn.run_end(pos))
             .min(country.run_end(pos))
             .min(last);
-        let record = merge(values.0, values.1, values.2.map(String::as_str), carriers);
+        let (record, disagreements) =
+            merge(values.0, values.1, values.2.map(String::as_str), carriers);
+        for disagreement in disagreements {
+            let counts = sink.summary.disagreements.entry(disagreement).or_default();
+            counts[family as usize] += end - pos + 1;
+        }
         sink.push(family, pos, end, record)?;
         if end >= last {
             return Ok(());
@@ -434,74 +361,6 @@ mod tests {
             asn,
             org: Some(org.to_string()),
         }
-    }
-
-    #[test]
-    fn ip2region_isp_wins_over_the_asn_table() {
-        // A China Mobile range announced by a China Telecom ASN: the ISP text decides.
-        let record = merge(
-            Some(&region("中国", "广东省", "移动")),
-            Some(&asn(4134, "CHINANET-BACKBONE")),
-            Some("CN"),
-            &AsnCarriers::builtin(),
-        );
-        assert_eq!(record.carrier.as_deref(), Some("mobile"));
-        assert_eq!(record.isp.as_deref(), Some("移动"));
-        assert_eq!(record.asn, Some(4134));
-        assert_eq!(record.province.as_deref(), Some("CN-GD"));
-    }
-
-    #[test]
-    fn asn_table_then_org_name_fill_in_a_missing_isp() {
-        let carriers = AsnCarriers::builtin();
-        let by_table = merge(None, Some(&asn(4837, "Some Name")), Some("CN"), &carriers);
-        assert_eq!(by_table.carrier.as_deref(), Some("unicom"));
-        let by_org = merge(
-            None,
-            Some(&asn(64_999, "China Mobile Guangdong")),
-            Some("CN"),
-            &carriers,
-        );
-        assert_eq!(by_org.carrier.as_deref(), Some("mobile"));
-        assert_eq!(by_org.isp.as_deref(), Some("China Mobile Guangdong"));
-    }
-
-    #[test]
-    fn chinese_sources_override_a_wrong_whois_country() {
-        let record = merge(
-            Some(&region("中国", "北京市", "教育网")),
-            None,
-            Some("AU"),
-            &AsnCarriers::builtin(),
-        );
-        assert_eq!(record.country.as_deref(), Some("CN"));
-        assert_eq!(record.carrier.as_deref(), Some("cernet"));
-    }
-
-    #[test]
-    fn taiwan_telecom_is_not_china_telecom() {
-        let record = merge(
-            Some(&region("中国", "台湾省", "中华电信")),
-            Some(&asn(3462, "Data Communication Business Group")),
-            Some("TW"),
-            &AsnCarriers::builtin(),
-        );
-        assert_eq!(record.country.as_deref(), Some("TW"));
-        assert_eq!(record.carrier, None);
-        assert_eq!(record.isp.as_deref(), Some("中华电信"));
-    }
-
-    #[test]
-    fn carriers_are_not_given_outside_china() {
-        let record = merge(
-            None,
-            Some(&asn(4134, "China Telecom Americas")),
-            Some("US"),
-            &AsnCarriers::builtin(),
-        );
-        assert_eq!(record.country.as_deref(), Some("US"));
-        assert_eq!(record.carrier, None);
-        assert_eq!(record.asn, Some(4134));
     }
 
     fn spans<T: Clone>(rows: &[(u128, u128, T)]) -> Vec<SpanResult<T>> {

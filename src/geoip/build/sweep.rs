@@ -35,6 +35,15 @@ pub struct Region {
     pub city: Option<String>,
     /// The source's raw ISP text (`电信`, `中国联通IDC`).
     pub isp: Option<String>,
+    /// The row as the source gave it, `country|province|city|isp`, for `geoip explain`.
+    pub text: String,
+}
+
+/// One row of the ip-location-db ASN CSV: the announcing network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsnInfo {
+    pub asn: u32,
+    pub org: Option<String>,
 }
 
 impl Region {
@@ -43,6 +52,7 @@ impl Region {
         if known(country)? != "中国" {
             return None;
         }
+        let text = [country, province, city, isp].map(str::trim).join("|");
         let code = known(province).and_then(province::code_of);
         let country = match code {
             Some("CN-HK") => "HK",
@@ -56,6 +66,7 @@ impl Region {
             province: known(province).map(province::normalize),
             city: city.map(str::to_string),
             isp: known(isp).map(str::to_string),
+            text,
         })
     }
 }
