@@ -333,16 +333,7 @@ pub fn write_disagreements(
 mod tests {
     use super::*;
 
-    fn region(country: &str, province: &str, isp: &str) -> Region {
-        Region::from_chinese(country, province, "0", isp).unwrap()
-    }
-
-    fn asn(asn: u32, org: &str) -> AsnInfo {
-        AsnInfo {
-            asn,
-            org: Some(org.to_string()),
-        }
-    }
+    use crate::geoip::build::sweep::fixtures::{asn, region};
 
     fn run(
         region: Option<&Region>,

@@ -352,16 +352,7 @@ impl Sink {
 mod tests {
     use super::*;
 
-    fn region(country: &str, province: &str, isp: &str) -> Region {
-        Region::from_chinese(country, province, "0", isp).unwrap()
-    }
-
-    fn asn(asn: u32, org: &str) -> AsnInfo {
-        AsnInfo {
-            asn,
-            org: Some(org.to_string()),
-        }
-    }
+    use crate::geoip::build::sweep::fixtures::{asn, region};
 
     fn spans<T: Clone>(rows: &[(u128, u128, T)]) -> Vec<SpanResult<T>> {
         rows.iter()

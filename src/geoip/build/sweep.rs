@@ -151,6 +151,23 @@ impl<T, I: Iterator<Item = SpanResult<T>>> Cursor<T, I> {
     }
 }
 
+/// Source values for the builder's unit tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::{AsnInfo, Region};
+
+    pub fn region(country: &str, province: &str, isp: &str) -> Region {
+        Region::from_chinese(country, province, "0", isp).unwrap()
+    }
+
+    pub fn asn(asn: u32, org: &str) -> AsnInfo {
+        AsnInfo {
+            asn,
+            org: Some(org.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
