@@ -176,6 +176,9 @@ mod tests {
     fn hong_kong_taiwan_and_macau_rows_get_their_own_country() {
         let hk = Region::from_chinese("中国", "香港", "0", "电讯盈科").unwrap();
         assert_eq!(hk.country, "HK");
+        // ipv6wry's spelling for Hong Kong.
+        let hk = Region::from_chinese("中国", "香港区", "0", "Cloudflare").unwrap();
+        assert_eq!(hk.country, "HK");
         let tw = Region::from_chinese("中国", "台湾省", "0", "中华电信").unwrap();
         assert_eq!(tw.country, "TW");
         assert_eq!(tw.city, None);
