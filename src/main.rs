@@ -128,6 +128,14 @@ enum GeoipCommand {
     },
     /// Print the share of CN IPv4 space with a province and a carrier.
     Stats { database: PathBuf },
+    /// Every source's view of IP, the merged record and the rule that chose each field.
+    Explain {
+        ip: std::net::IpAddr,
+        /// Database to read (default: the server config's [geoip] database, with its
+        /// overrides).
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -172,7 +180,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_json);
     match cli.command {
-        Some(Command::Geoip { command }) => geoip(command),
+        Some(Command::Geoip { command }) => geoip(command, cli.config.as_deref()),
         Some(Command::Admin {
             url,
             token,
@@ -235,15 +243,15 @@ fn admin(
     Ok(())
 }
 
-fn geoip(command: GeoipCommand) -> Result<()> {
-    use httpdns::geoip::{build, open_data, stats};
+fn geoip(command: GeoipCommand, config: Option<&Path>) -> Result<()> {
+    use httpdns::geoip::build::{csv, explain, open_data, stats};
     match command {
         GeoipCommand::Build {
             csv: Some(csv),
             out,
             ..
         } => {
-            let count = build::build_from_csv(&csv, &out)?;
+            let count = csv::build_from_csv(&csv, &out)?;
             println!("wrote {} ({count} networks)", out.display());
         }
         GeoipCommand::Build {
@@ -268,6 +276,19 @@ fn geoip(command: GeoipCommand) -> Result<()> {
         // clap's ArgGroup and `requires` rule these out before we get here.
         GeoipCommand::Build { .. } => anyhow::bail!("give --csv, or --ip2region with its sources"),
         GeoipCommand::Stats { database } => print!("{}", stats::coverage_of_file(&database)?),
+        GeoipCommand::Explain { ip, db: Some(db) } => {
+            print!("{}", explain::explain(ip, &db, None)?)
+        }
+        GeoipCommand::Explain { ip, db: None } => {
+            let path = config.map_or_else(default_config, Path::to_path_buf);
+            let config = ServerConfig::load(&path)
+                .with_context(|| format!("loading {} (or give --db)", path.display()))?;
+            let geoip = &config.geoip;
+            print!(
+                "{}",
+                explain::explain(ip, &geoip.database, geoip.overrides.as_deref())?
+            );
+        }
     }
     Ok(())
 }

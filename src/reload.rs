@@ -176,6 +176,7 @@ impl Reloader {
             Some(config.geoip.database.clone()),
             config.geoip.asn_database.clone(),
             config.geoip.asn_carriers.clone(),
+            config.geoip.overrides.clone(),
             self.config_path.clone(),
         ]
         .into_iter()

@@ -97,6 +97,7 @@ pub fn load(config: &ServerConfig) -> Result<Snapshot, LoadError> {
         config.geoip.asn_database.as_deref(),
         config.geoip.asn_carriers.as_deref(),
     )
+    .and_then(|geo| geo.with_overrides(config.geoip.overrides.as_deref()))
     .map_err(LoadError::GeoIp)?;
     let signing = config
         .signing

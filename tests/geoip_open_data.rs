@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use httpdns::geoip::{GeoDb, ip2region, ipv6wry};
+use httpdns::geoip::GeoDb;
+use httpdns::geoip::build::{ip2region, ipv6wry};
 use mmdb_writer::{Value, Writer};
 
 fn data(name: &str) -> PathBuf {
@@ -87,26 +88,34 @@ fn httpdns(args: &[&Path]) -> std::process::Output {
 
 /// Builds with the real binary, as geoip/fetch-open-data.sh does.
 fn build(out_dir: &Path) -> PathBuf {
+    build_with(out_dir, true).0
+}
+
+/// Builds, with or without ipv6wry; returns the database and the build's summary.
+fn build_with(out_dir: &Path, with_ipv6wry: bool) -> (PathBuf, String) {
     let sources = write_sources();
     let out = out_dir.join("open-data.mmdb");
     let flag = |s: &'static str| -> &Path { Path::new(s) };
-    httpdns(&[
+    let (asn_v4, asn_v6) = (data("asn-ipv4.csv"), data("asn-ipv6.csv"));
+    let mut args = vec![
         flag("geoip"),
         flag("build"),
         flag("--ip2region"),
         &sources.ip2region,
-        flag("--ipv6wry"),
-        &sources.ipv6wry,
         flag("--asn-v4"),
-        &data("asn-ipv4.csv"),
+        &asn_v4,
         flag("--asn-v6"),
-        &data("asn-ipv6.csv"),
+        &asn_v6,
         flag("--country"),
         &sources.country,
         flag("-o"),
         &out,
-    ]);
-    out
+    ];
+    if with_ipv6wry {
+        args.extend([flag("--ipv6wry"), &sources.ipv6wry]);
+    }
+    let output = httpdns(&args);
+    (out, String::from_utf8(output.stdout).unwrap())
 }
 
 fn lookup(db: &GeoDb, ip: &str) -> httpdns::geoip::Geo {
@@ -175,6 +184,67 @@ fn ipv6_answers_come_from_ipv6wry_and_beat_the_whois_country() {
     assert_eq!(cernet.country.as_deref(), Some("CN"));
     assert_eq!(lookup(&db, "fe80::1"), httpdns::geoip::Geo::default());
 }
+
+#[test]
+fn without_ipv6wry_cernet2_is_placed_by_its_announcing_asn() {
+    // The whois data reads AU for 2001:da8::/32; AS23910 (CERNET2) announces it.
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = build_with(dir.path(), false);
+    let cernet = lookup(&GeoDb::open(&db, None, None).unwrap(), "2001:da8::1");
+    assert_eq!(cernet.country.as_deref(), Some("CN"));
+    assert_eq!(cernet.carrier.as_deref(), Some("cernet"));
+    assert_eq!(cernet.asn, Some(23910));
+}
+
+#[test]
+fn build_summary_counts_disagreements_by_carrier_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, summary) = build_with(dir.path(), false);
+    assert!(summary.contains("source disagreements"), "{summary}");
+    // Without ipv6wry the whois AU of CERNET2 loses to its announcing ASN.
+    assert!(
+        summary.contains("country whois AU vs announcing ASN cernet -> CN (announcing_asn)"),
+        "{summary}"
+    );
+}
+
+/// `geoip explain` on the slices' database, against the committed expected output
+/// (tests/data/open-data/explain.txt; the database path is written as DB).
+#[test]
+fn explain_shows_every_source_the_merged_record_and_each_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build(dir.path());
+    let mut text = String::new();
+    for ip in EXPLAINED {
+        let output = httpdns(&[
+            Path::new("geoip"),
+            Path::new("explain"),
+            Path::new(ip),
+            Path::new("--db"),
+            &db,
+        ]);
+        text.push_str(&String::from_utf8(output.stdout).unwrap());
+    }
+    let text = text.replace(&db.display().to_string(), "DB");
+    let expected = std::fs::read_to_string(data("explain.txt")).unwrap();
+    if std::env::var_os("HTTPDNS_BLESS").is_some() {
+        std::fs::write(data("explain.txt"), &text).unwrap();
+    }
+    assert_eq!(text, expected, "got:\n{text}");
+}
+
+/// The addresses explain.txt covers: a carrier range where the sources agree; AS4808
+/// (China Unicom) space that ip2region reads as 电信; China Telecom's AS4809 in London;
+/// Taiwan; abroad; CERNET2 against its whois country; an address in no range.
+const EXPLAINED: &[&str] = &[
+    "202.96.128.86",
+    "43.231.164.1",
+    "5.10.137.1",
+    "61.216.1.1",
+    "8.8.8.8",
+    "2001:da8::1",
+    "192.0.2.1",
+];
 
 #[test]
 fn stats_reports_cn_coverage() {

@@ -203,6 +203,8 @@ pub struct GeoIpConfig {
     pub asn_database: Option<PathBuf>,
     /// ASN → carrier table; the shipped `geoip/asn-carriers.toml` when absent.
     pub asn_carriers: Option<PathBuf>,
+    /// Operator overrides in the `geoip build --csv` columns, laid over the database.
+    pub overrides: Option<PathBuf>,
 }
 
 /// Bounds on what one request may ask for and get.
@@ -470,6 +472,9 @@ impl ServerConfig {
             anchor(p);
         }
         if let Some(p) = config.geoip.asn_carriers.as_mut() {
+            anchor(p);
+        }
+        if let Some(p) = config.geoip.overrides.as_mut() {
             anchor(p);
         }
         if let Some(tls) = config.tls.as_mut() {

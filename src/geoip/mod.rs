@@ -6,11 +6,8 @@
 
 pub mod build;
 pub mod carrier;
-pub mod ip2region;
-pub mod ipv6wry;
-pub mod open_data;
+pub mod overrides;
 pub mod province;
-pub mod stats;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +17,11 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use carrier::AsnCarriers;
+pub use overrides::Overrides;
+
+/// The `database_type` written into the metadata of databases we build; the lookup reads
+/// it to know the carrier is already folded.
+pub const DATABASE_TYPE: &str = "httpdns-flat";
 
 /// Errors opening or building IP databases.
 #[derive(Debug, Error)]
@@ -64,7 +66,7 @@ pub struct Geo {
 /// One record in the flat schema, with the field names of the open ip-location-db
 /// databases accepted as aliases so those open as drop-ins.
 #[derive(Deserialize)]
-struct FlatRecord<'a> {
+pub(crate) struct FlatRecord<'a> {
     #[serde(borrow, alias = "country_code")]
     country: Option<&'a str>,
     #[serde(borrow, alias = "state1", alias = "region")]
@@ -95,6 +97,7 @@ pub struct GeoDb {
     carrier_from_isp: bool,
     asn: Option<Reader<Vec<u8>>>,
     asn_carriers: AsnCarriers,
+    overrides: Option<Overrides>,
 }
 
 impl std::fmt::Debug for GeoDb {
@@ -102,6 +105,7 @@ impl std::fmt::Debug for GeoDb {
         f.debug_struct("GeoDb")
             .field("type", &self.city.metadata().database_type)
             .field("asn_db", &self.asn.is_some())
+            .field("overrides", &self.overrides.is_some())
             .finish()
     }
 }
@@ -114,11 +118,14 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, GeoIpError> {
     })
 }
 
-fn open_reader(path: &Path) -> Result<Reader<Vec<u8>>, GeoIpError> {
+pub(crate) fn open_reader(path: &Path) -> Result<Reader<Vec<u8>>, GeoIpError> {
     reader_from_bytes(read_file(path)?, path)
 }
 
-fn reader_from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Reader<Vec<u8>>, GeoIpError> {
+pub(crate) fn reader_from_bytes(
+    bytes: Vec<u8>,
+    path: &Path,
+) -> Result<Reader<Vec<u8>>, GeoIpError> {
     let invalid = |message: String| GeoIpError::InvalidDb {
         path: path.to_path_buf(),
         message,
@@ -148,7 +155,14 @@ impl GeoDb {
                 Some(path) => AsnCarriers::load(path)?,
                 None => AsnCarriers::builtin(),
             },
+            overrides: None,
         })
+    }
+
+    /// Lays the operator's overrides file (`[geoip] overrides`) over this database.
+    pub fn with_overrides(mut self, path: Option<&Path>) -> Result<Self, GeoIpError> {
+        self.overrides = path.map(Overrides::load).transpose()?;
+        Ok(self)
     }
 
     /// Builds a database from bytes already in memory (tests, benches).
@@ -159,6 +173,7 @@ impl GeoDb {
             city,
             asn: None,
             asn_carriers: AsnCarriers::builtin(),
+            overrides: None,
         })
     }
 
@@ -203,20 +218,26 @@ impl GeoDb {
                 .and_then(|asn| self.asn_carriers.carrier(asn))
                 .map(str::to_string);
         }
+        if let Some(overrides) = &self.overrides {
+            overrides.apply(ip, &mut geo);
+        }
         geo
     }
 }
 
 fn carrier_from_isp(reader: &Reader<Vec<u8>>) -> bool {
-    reader.metadata().database_type != build::DATABASE_TYPE
+    reader.metadata().database_type != DATABASE_TYPE
 }
 
-fn non_empty(s: &str) -> Option<&str> {
+pub(crate) fn non_empty(s: &str) -> Option<&str> {
     let s = s.trim();
     (!s.is_empty()).then_some(s)
 }
 
-fn decode<'de, T: Deserialize<'de>>(reader: &'de Reader<Vec<u8>>, ip: IpAddr) -> Option<T> {
+pub(crate) fn decode<'de, T: Deserialize<'de>>(
+    reader: &'de Reader<Vec<u8>>,
+    ip: IpAddr,
+) -> Option<T> {
     // An IPv4 address in an IPv4-only database, or a corrupt record, is simply "unknown".
     match reader.lookup(ip).and_then(|found| found.decode::<T>()) {
         Ok(record) => record,
@@ -342,7 +363,7 @@ mod tests {
             Some("telecom")
         );
         // Our builder decided "no carrier" for this range; the lookup keeps that answer.
-        assert_eq!(db(build::DATABASE_TYPE).lookup(ip).carrier, None);
+        assert_eq!(db(DATABASE_TYPE).lookup(ip).carrier, None);
     }
 
     #[test]

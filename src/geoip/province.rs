@@ -51,6 +51,8 @@ const SUFFIXES: &[&str] = &[
     "特别行政区",
     "省",
     "市",
+    // ipv6wry writes Hong Kong as 香港区.
+    "区",
 ];
 
 /// Folds a province spelling to its ISO 3166-2 code when known, else returns it trimmed.
@@ -93,6 +95,8 @@ mod tests {
         assert_eq!(normalize("广西壮族自治区"), "CN-GX");
         assert_eq!(normalize("北京市"), "CN-BJ");
         assert_eq!(normalize("内蒙古自治区"), "CN-NM");
+        assert_eq!(normalize("香港区"), "CN-HK");
+        assert_eq!(normalize("新疆维吾尔自治区"), "CN-XJ");
     }
 
     #[test]

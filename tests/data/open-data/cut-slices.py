@@ -11,7 +11,9 @@ from pathlib import Path
 work = Path(sys.argv[1])
 out = Path(__file__).parent
 V4_IPS = ["202.96.128.86", "123.125.81.6", "211.136.17.107", "202.112.0.1", "8.8.8.8",
-          "10.0.0.1", "1.36.0.1", "61.216.1.1"]
+          "10.0.0.1", "1.36.0.1", "61.216.1.1",
+          # Announcing ASN vs older ISP text (AS4808 unicom read as 电信); a carrier ASN abroad.
+          "43.231.164.1", "5.10.137.1"]
 V6_IPS = ["240e::1", "2408:8756::1", "2001:da8::1", "2001:4860::1", "2409:8000::1"]
 AROUND = 12
 

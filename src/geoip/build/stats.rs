@@ -9,7 +9,7 @@ use std::path::Path;
 
 use maxminddb::WithinOptions;
 
-use super::{GeoDb, GeoIpError};
+use crate::geoip::{GeoDb, GeoIpError};
 
 /// Address counts over the IPv4 space of one database.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -7,60 +7,15 @@
 //! id followed by `country|region|province|city|isp` in UTF-8, `0` meaning unknown. The
 //! 8 KiB header index block after the pointers only speeds up point lookups and is ignored.
 //!
-//! This module owns the format and the folding of ip2region's Chinese names into a
-//! [`Region`]; it knows nothing about the other sources or the output database.
+//! This module owns the format only; names are folded by [`Region::from_chinese`]. It knows
+//! nothing about the other sources or the output database.
 
 use std::path::{Path, PathBuf};
 
-use super::open_data::Span;
-use super::{GeoIpError, province};
+use super::sweep::{Region, Span};
+use crate::geoip::GeoIpError;
 
 const INDEX_ROW: usize = 12;
-
-/// What ip2region (or ipv6wry) knows about a range in China, folded to our keys.
-///
-/// Only Chinese rows become a `Region`: for the rest of the world these sources are weaker
-/// than the whois country data, so they are left out rather than mapped.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct Region {
-    /// `CN`, or `HK` / `MO` / `TW` for rows that name those as the province.
-    pub country: String,
-    /// ISO 3166-2 code (`CN-GD`) when the name is known, else the source's own name.
-    pub province: Option<String>,
-    /// City without the `市` suffix (`广州`).
-    pub city: Option<String>,
-    /// The source's raw ISP text (`电信`, `中国联通IDC`).
-    pub isp: Option<String>,
-}
-
-impl Region {
-    /// Folds one row of Chinese text; `None` unless the country is 中国.
-    pub fn from_chinese(country: &str, province: &str, city: &str, isp: &str) -> Option<Self> {
-        if known(country)? != "中国" {
-            return None;
-        }
-        let code = known(province).and_then(province::code_of);
-        let country = match code {
-            Some("CN-HK") => "HK",
-            Some("CN-MO") => "MO",
-            Some("CN-TW") => "TW",
-            _ => "CN",
-        };
-        let city = known(city).map(|c| c.strip_suffix('市').filter(|s| !s.is_empty()).unwrap_or(c));
-        Some(Self {
-            country: country.to_string(),
-            province: known(province).map(province::normalize),
-            city: city.map(str::to_string),
-            isp: known(isp).map(str::to_string),
-        })
-    }
-}
-
-/// A field's text, or `None` for ip2region's unknown markers.
-fn known(field: &str) -> Option<&str> {
-    let field = field.trim();
-    (!field.is_empty() && field != "0").then_some(field)
-}
 
 /// An ip2region v1 database held in memory (the real file is under 10 MB).
 pub struct Ip2Region {
@@ -73,7 +28,7 @@ pub struct Ip2Region {
 impl Ip2Region {
     /// Reads and checks the header of `path`.
     pub fn open(path: &Path) -> Result<Self, GeoIpError> {
-        Self::from_bytes(super::read_file(path)?, path)
+        Self::from_bytes(crate::geoip::read_file(path)?, path)
     }
 
     /// Checks the header of an in-memory file; `path` names it in errors.
@@ -227,21 +182,6 @@ mod tests {
         let bj = spans[2].value.as_ref().unwrap();
         assert_eq!(bj.province.as_deref(), Some("CN-BJ"));
         assert_eq!(bj.city.as_deref(), Some("北京"));
-    }
-
-    #[test]
-    fn hong_kong_taiwan_and_macau_rows_get_their_own_country() {
-        let hk = Region::from_chinese("中国", "香港", "0", "电讯盈科").unwrap();
-        assert_eq!(hk.country, "HK");
-        let tw = Region::from_chinese("中国", "台湾省", "0", "中华电信").unwrap();
-        assert_eq!(tw.country, "TW");
-        assert_eq!(tw.city, None);
-    }
-
-    #[test]
-    fn foreign_rows_are_left_to_the_other_sources() {
-        assert_eq!(Region::from_chinese("美国", "0", "0", "Level3"), None);
-        assert_eq!(Region::from_chinese("0", "0", "0", "内网IP"), None);
     }
 
     #[test]

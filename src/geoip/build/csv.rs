@@ -9,10 +9,9 @@ use std::path::Path;
 use mmdb_writer::{Value, Writer, ipnet::IpNet};
 use serde::Deserialize;
 
-use super::{GeoIpError, carrier, province};
+use crate::geoip::{DATABASE_TYPE, GeoIpError, carrier, province};
 
-/// The `database_type` written into the metadata of databases we build.
-pub const DATABASE_TYPE: &str = "httpdns-flat";
+use super::write_atomically;
 
 #[derive(Debug, Deserialize)]
 struct CsvRow {
@@ -42,32 +41,42 @@ pub fn build_from_csv(csv_path: &Path, out: &Path) -> Result<usize, GeoIpError> 
     Ok(count)
 }
 
-/// Builds the database bytes from CSV text; `origin` names the source in errors.
+/// Builds the database bytes from CSV text; `origin` names the source in errors. Rows are
+/// inserted in file order, so a later row wins where networks overlap.
 pub fn build_from_reader(
     input: impl std::io::Read,
     origin: &Path,
 ) -> Result<(Vec<u8>, usize), GeoIpError> {
+    let rows = read_rows(input, origin)?;
+    let count = rows.len();
+    Ok((write_rows(rows, origin)?, count))
+}
+
+/// Builds an overrides database (`[geoip] overrides`) from CSV text in the same columns:
+/// where networks overlap, the most specific one wins, whatever the row order.
+pub fn build_overrides(input: impl std::io::Read, origin: &Path) -> Result<Vec<u8>, GeoIpError> {
+    let mut rows = read_rows(input, origin)?;
+    // The writer lets later inserts win: insert the widest networks first.
+    rows.sort_by_key(|(_, network, _)| network.prefix_len());
+    write_rows(rows, origin)
+}
+
+/// Every row as (line, network, record value), checked.
+fn read_rows(
+    input: impl std::io::Read,
+    origin: &Path,
+) -> Result<Vec<(u64, IpNet, Value)>, GeoIpError> {
     let mut reader = csv::ReaderBuilder::new()
         .comment(Some(b'#'))
         .trim(csv::Trim::All)
         .from_reader(input);
-    let mut writer = Writer::builder(DATABASE_TYPE)
-        .description(&[(
-            "en",
-            "httpdns flat geo database: country, province, city, carrier, isp, asn",
-        )])
-        .build();
-    let csv_error = |line: u64, message: String| GeoIpError::Csv {
-        path: origin.to_path_buf(),
-        line,
-        message,
-    };
+    let csv_error = |line: u64, message: String| csv_error(origin, line, message);
     let headers = reader
         .headers()
         .map_err(|e| csv_error(1, e.to_string()))?
         .clone();
     let mut record = csv::StringRecord::new();
-    let mut count = 0;
+    let mut rows = Vec::new();
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
@@ -88,16 +97,35 @@ pub fn build_from_reader(
             .parse()
             .map_err(|_| csv_error(line, format!("bad network {:?}", row.network)))?;
         let value = flat_record(&row).map_err(|message| csv_error(line, message))?;
+        rows.push((line, network, value));
+    }
+    Ok(rows)
+}
+
+fn write_rows(rows: Vec<(u64, IpNet, Value)>, origin: &Path) -> Result<Vec<u8>, GeoIpError> {
+    let mut writer = Writer::builder(DATABASE_TYPE)
+        .description(&[(
+            "en",
+            "httpdns flat geo database: country, province, city, carrier, isp, asn",
+        )])
+        .build();
+    for (line, network, value) in rows {
         writer
             .insert_value(network, value)
-            .map_err(|e| csv_error(line, e.to_string()))?;
-        count += 1;
+            .map_err(|e| csv_error(origin, line, e.to_string()))?;
     }
-    let bytes = writer.to_bytes().map_err(|e| GeoIpError::Write {
+    writer.to_bytes().map_err(|e| GeoIpError::Write {
         path: origin.to_path_buf(),
         message: e.to_string(),
-    })?;
-    Ok((bytes, count))
+    })
+}
+
+fn csv_error(origin: &Path, line: u64, message: String) -> GeoIpError {
+    GeoIpError::Csv {
+        path: origin.to_path_buf(),
+        line,
+        message,
+    }
 }
 
 fn flat_record(row: &CsvRow) -> Result<Value, String> {
@@ -139,17 +167,6 @@ fn flat_record(row: &CsvRow) -> Result<Value, String> {
     Ok(Value::map(fields))
 }
 
-/// Writes via a temp file and rename so a running server never reads a half-written DB.
-pub fn write_atomically(out: &Path, bytes: &[u8]) -> Result<(), GeoIpError> {
-    let write_error = |e: std::io::Error| GeoIpError::Write {
-        path: out.to_path_buf(),
-        message: e.to_string(),
-    };
-    let tmp = out.with_extension("mmdb.tmp");
-    std::fs::write(&tmp, bytes).map_err(write_error)?;
-    std::fs::rename(&tmp, out).map_err(write_error)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +192,27 @@ mod tests {
         assert_eq!(geo.asn, Some(4134));
         let v6 = db.lookup("2408:8000::1".parse().unwrap());
         assert_eq!(v6.carrier.as_deref(), Some("unicom"));
+    }
+
+    #[test]
+    fn overrides_let_the_most_specific_network_win_whatever_the_order() {
+        let csv = "network,country,province,city,carrier,isp,asn\n\
+                   10.1.2.0/24,CN,北京,,mobile,,\n\
+                   10.0.0.0/8,CN,广东,,telecom,,\n";
+        let db = GeoDb::from_bytes(build_overrides(csv.as_bytes(), Path::new("o.csv")).unwrap())
+            .unwrap();
+        let office = db.lookup("10.1.2.3".parse().unwrap());
+        assert_eq!(office.carrier.as_deref(), Some("mobile"));
+        assert_eq!(office.province.as_deref(), Some("CN-BJ"));
+        let wide = db.lookup("10.9.9.9".parse().unwrap());
+        assert_eq!(wide.carrier.as_deref(), Some("telecom"));
+        // The plain build keeps file order: the later, wider row paints over.
+        let (bytes, _) = build_from_reader(csv.as_bytes(), Path::new("o.csv")).unwrap();
+        let plain = GeoDb::from_bytes(bytes).unwrap();
+        assert_eq!(
+            plain.lookup("10.1.2.3".parse().unwrap()).carrier.as_deref(),
+            Some("telecom")
+        );
     }
 
     #[test]

@@ -10,36 +10,22 @@
 //!
 //! Every source is read as ranges in address order and swept together once, so memory is
 //! the output tree plus one row per source, never a copy of a source. The precedence rules
-//! live in [`merge`]; this module does not decide anything at lookup time.
+//! live in [`super::merge`]; this module streams, sweeps and writes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use maxminddb::{Reader, WithinOptions};
 use mmdb_writer::ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
-use mmdb_writer::{ReservedNetworks, Value, Writer};
+use mmdb_writer::{ReservedNetworks, Writer};
 use serde::Deserialize;
 
-use super::build::{DATABASE_TYPE, write_atomically};
-use super::ip2region::{Ip2Region, Region};
+use super::ip2region::Ip2Region;
 use super::ipv6wry::Ipv6Wry;
-use super::{AsnCarriers, GeoIpError, carrier};
-
-/// An inclusive address range and what one source says about it. IPv4 addresses are
-/// held as their `u32` value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Span<T> {
-    pub start: u128,
-    pub end: u128,
-    pub value: T,
-}
-
-/// One row of the ip-location-db ASN CSV.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AsnInfo {
-    pub asn: u32,
-    pub org: Option<String>,
-}
+use super::merge::{DisagreementCounts, MergedRecord, merge, write_disagreements};
+use super::sweep::{AsnInfo, Cursor, Family, Region, Span, SpanResult};
+use super::write_atomically;
+use crate::geoip::{AsnCarriers, DATABASE_TYPE, GeoIpError};
 
 /// The input files of an open-data build.
 #[derive(Debug, Clone)]
@@ -60,90 +46,18 @@ pub struct BuildSummary {
     pub v6_ranges: usize,
     /// CIDR blocks left out because they are private, reserved or IPv4-alias space.
     pub reserved_blocks_skipped: usize,
+    /// Addresses on which sources disagreed, by pair and how it was settled.
+    pub disagreements: DisagreementCounts,
 }
 
 impl std::fmt::Display for BuildSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
+        writeln!(
             f,
             "{} IPv4 ranges, {} IPv6 ranges, {} reserved blocks left out",
             self.v4_ranges, self.v6_ranges, self.reserved_blocks_skipped
-        )
-    }
-}
-
-/// The flat record written for one merged range.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MergedRecord {
-    pub country: Option<String>,
-    pub province: Option<String>,
-    pub city: Option<String>,
-    pub carrier: Option<String>,
-    pub isp: Option<String>,
-    pub asn: Option<u32>,
-}
-
-impl MergedRecord {
-    fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-
-    fn to_value(&self) -> Value {
-        let strings = [
-            ("country", &self.country),
-            ("province", &self.province),
-            ("city", &self.city),
-            ("carrier", &self.carrier),
-            ("isp", &self.isp),
-        ];
-        let mut fields: Vec<(&str, Value)> = strings
-            .into_iter()
-            .filter_map(|(key, value)| Some((key, Value::from(value.clone()?))))
-            .collect();
-        if let Some(asn) = self.asn {
-            fields.push(("asn", Value::U32(asn)));
-        }
-        Value::map(fields)
-    }
-}
-
-/// The precedence rules for one range.
-///
-/// - country: ip2region/ipv6wry when they place it in China (they know China better than
-///   whois), else the whois country.
-/// - province, city: ip2region/ipv6wry, only when their country is the one written.
-/// - carrier, only for China (or an unknown country): the ip2region ISP text
-///   ([`carrier::normalize`]: 铁通 is mobile, 中华电信 is not telecom), then the ASN table,
-///   then the ASN organisation name ([`carrier::from_org_name`]).
-/// - isp: the raw ip2region ISP text, else the ASN organisation name.
-/// - asn: the ASN CSV.
-pub fn merge(
-    region: Option<&Region>,
-    asn: Option<&AsnInfo>,
-    whois_country: Option<&str>,
-    carriers: &AsnCarriers,
-) -> MergedRecord {
-    let country = region
-        .map(|r| r.country.clone())
-        .or_else(|| whois_country.map(str::to_ascii_uppercase));
-    let in_china = matches!(country.as_deref(), None | Some("CN"));
-    let region_isp = region.and_then(|r| r.isp.as_deref());
-    let org = asn.and_then(|a| a.org.as_deref());
-    let carrier = in_china
-        .then(|| {
-            region_isp
-                .and_then(carrier::normalize)
-                .or_else(|| asn.and_then(|a| carriers.carrier(a.asn)))
-                .or_else(|| org.and_then(carrier::from_org_name))
-        })
-        .flatten();
-    MergedRecord {
-        province: region.and_then(|r| r.province.clone()),
-        city: region.and_then(|r| r.city.clone()),
-        carrier: carrier.map(str::to_string),
-        isp: region_isp.or(org).map(str::to_string),
-        asn: asn.map(|a| a.asn).filter(|n| *n != 0),
-        country,
+        )?;
+        write_disagreements(f, &self.disagreements)
     }
 }
 
@@ -160,7 +74,7 @@ pub fn build_bytes(
     out: &Path,
 ) -> Result<(Vec<u8>, BuildSummary), GeoIpError> {
     let carriers = AsnCarriers::builtin();
-    let country_db = super::open_reader(&sources.country)?;
+    let country_db = crate::geoip::open_reader(&sources.country)?;
     let mut sink = Sink {
         writer: Writer::builder(DATABASE_TYPE)
             .description(&[(
@@ -209,32 +123,6 @@ pub fn build_bytes(
     })?;
     Ok((bytes, sink.summary))
 }
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    /// The address range swept: all of IPv4, or IPv6 above `::/96` (where IPv4 lives).
-    fn bounds(self) -> (u128, u128) {
-        match self {
-            Self::V4 => (0, u128::from(u32::MAX)),
-            Self::V6 => (1 << 32, u128::MAX),
-        }
-    }
-
-    fn number(self, ip: IpAddr) -> Option<u128> {
-        match (self, ip) {
-            (Self::V4, IpAddr::V4(v4)) => Some(u128::from(u32::from(v4))),
-            (Self::V6, IpAddr::V6(v6)) => Some(u128::from(v6)),
-            _ => None,
-        }
-    }
-}
-
-type SpanResult<T> = Result<Span<T>, GeoIpError>;
 
 /// Streams an ip-location-db ASN CSV (`start,end,asn,org`, no header).
 fn asn_csv(
@@ -336,56 +224,6 @@ fn country_spans<'a>(
     }))
 }
 
-/// One source's position in the sweep: the first span that has not ended before it.
-struct Cursor<T, I> {
-    spans: I,
-    current: Option<Span<T>>,
-}
-
-impl<T, I: Iterator<Item = SpanResult<T>>> Cursor<T, I> {
-    fn new(spans: I) -> Self {
-        Self {
-            spans,
-            current: None,
-        }
-    }
-
-    /// Drops spans that end before `pos`. A span overlapping one already passed (a source
-    /// bug; the real ASN CSV has one) only covers what is left of it.
-    fn advance_to(&mut self, pos: u128) -> Result<(), GeoIpError> {
-        while self.current.as_ref().is_none_or(|s| s.end < pos) {
-            match self.spans.next() {
-                Some(span) => self.current = Some(span?),
-                None => {
-                    self.current = None;
-                    break;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn value_at(&self, pos: u128) -> Option<&T> {
-        self.current
-            .as_ref()
-            .filter(|s| s.start <= pos)
-            .map(|s| &s.value)
-    }
-
-    /// The last address, from `pos` on, at which this source's value stays the same.
-    fn run_end(&self, pos: u128) -> u128 {
-        match &self.current {
-            Some(s) if s.start <= pos => s.end,
-            Some(s) => s.start - 1,
-            None => u128::MAX,
-        }
-    }
-
-    fn next_start(&self) -> Option<u128> {
-        self.current.as_ref().map(|s| s.start)
-    }
-}
-
 /// Sweeps one address family: cuts it where any source changes and writes the merged
 /// record of each piece.
 fn sweep<R, A, C>(
@@ -430,7 +268,12 @@ where
             .min(asn.run_end(pos))
             .min(country.run_end(pos))
             .min(last);
-        let record = merge(values.0, values.1, values.2.map(String::as_str), carriers);
+        let (record, disagreements) =
+            merge(values.0, values.1, values.2.map(String::as_str), carriers);
+        for disagreement in disagreements {
+            let counts = sink.summary.disagreements.entry(disagreement).or_default();
+            counts[family as usize] += end - pos + 1;
+        }
         sink.push(family, pos, end, record)?;
         if end >= last {
             return Ok(());
@@ -509,84 +352,7 @@ impl Sink {
 mod tests {
     use super::*;
 
-    fn region(country: &str, province: &str, isp: &str) -> Region {
-        Region::from_chinese(country, province, "0", isp).unwrap()
-    }
-
-    fn asn(asn: u32, org: &str) -> AsnInfo {
-        AsnInfo {
-            asn,
-            org: Some(org.to_string()),
-        }
-    }
-
-    #[test]
-    fn ip2region_isp_wins_over_the_asn_table() {
-        // A China Mobile range announced by a China Telecom ASN: the ISP text decides.
-        let record = merge(
-            Some(&region("中国", "广东省", "移动")),
-            Some(&asn(4134, "CHINANET-BACKBONE")),
-            Some("CN"),
-            &AsnCarriers::builtin(),
-        );
-        assert_eq!(record.carrier.as_deref(), Some("mobile"));
-        assert_eq!(record.isp.as_deref(), Some("移动"));
-        assert_eq!(record.asn, Some(4134));
-        assert_eq!(record.province.as_deref(), Some("CN-GD"));
-    }
-
-    #[test]
-    fn asn_table_then_org_name_fill_in_a_missing_isp() {
-        let carriers = AsnCarriers::builtin();
-        let by_table = merge(None, Some(&asn(4837, "Some Name")), Some("CN"), &carriers);
-        assert_eq!(by_table.carrier.as_deref(), Some("unicom"));
-        let by_org = merge(
-            None,
-            Some(&asn(64_999, "China Mobile Guangdong")),
-            Some("CN"),
-            &carriers,
-        );
-        assert_eq!(by_org.carrier.as_deref(), Some("mobile"));
-        assert_eq!(by_org.isp.as_deref(), Some("China Mobile Guangdong"));
-    }
-
-    #[test]
-    fn chinese_sources_override_a_wrong_whois_country() {
-        let record = merge(
-            Some(&region("中国", "北京市", "教育网")),
-            None,
-            Some("AU"),
-            &AsnCarriers::builtin(),
-        );
-        assert_eq!(record.country.as_deref(), Some("CN"));
-        assert_eq!(record.carrier.as_deref(), Some("cernet"));
-    }
-
-    #[test]
-    fn taiwan_telecom_is_not_china_telecom() {
-        let record = merge(
-            Some(&region("中国", "台湾省", "中华电信")),
-            Some(&asn(3462, "Data Communication Business Group")),
-            Some("TW"),
-            &AsnCarriers::builtin(),
-        );
-        assert_eq!(record.country.as_deref(), Some("TW"));
-        assert_eq!(record.carrier, None);
-        assert_eq!(record.isp.as_deref(), Some("中华电信"));
-    }
-
-    #[test]
-    fn carriers_are_not_given_outside_china() {
-        let record = merge(
-            None,
-            Some(&asn(4134, "China Telecom Americas")),
-            Some("US"),
-            &AsnCarriers::builtin(),
-        );
-        assert_eq!(record.country.as_deref(), Some("US"));
-        assert_eq!(record.carrier, None);
-        assert_eq!(record.asn, Some(4134));
-    }
+    use crate::geoip::build::sweep::fixtures::{asn, region};
 
     fn spans<T: Clone>(rows: &[(u128, u128, T)]) -> Vec<SpanResult<T>> {
         rows.iter()

@@ -12,9 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::GeoIpError;
-use super::ip2region::Region;
-use super::open_data::Span;
+use super::sweep::{Region, Span};
+use crate::geoip::GeoIpError;
 
 /// Redirect chains longer than this are treated as corrupt rather than followed forever.
 const MAX_REDIRECTS: usize = 8;
@@ -31,7 +30,7 @@ pub struct Ipv6Wry {
 impl Ipv6Wry {
     /// Reads and checks the header of `path`.
     pub fn open(path: &Path) -> Result<Self, GeoIpError> {
-        Self::from_bytes(super::read_file(path)?, path)
+        Self::from_bytes(crate::geoip::read_file(path)?, path)
     }
 
     /// Checks the header of an in-memory file; `path` names it in errors.
