@@ -307,7 +307,11 @@ async fn a_read_token_reads_but_cannot_write_and_refusals_are_audited() {
     }
     // Nothing changed: the read token's drain was refused.
     let zones = call(&r.admin, admin_request("GET", "/admin/zones", None)).await;
-    assert!(zones.json.to_string().contains("\"drains\":{}"), "{}", zones.json);
+    assert!(
+        zones.json.to_string().contains("\"drains\":{}"),
+        "{}",
+        zones.json
+    );
     let wrong = with_authorization(
         request("POST", "/admin/reload", Body::empty()),
         "Bearer not-a-valid-token-at-all",
@@ -324,7 +328,11 @@ async fn a_read_token_reads_but_cannot_write_and_refusals_are_audited() {
         .filter(|l| l["action"] == "admin.rejected")
         .collect();
     assert_eq!(refused.len(), 6, "{audit:?}");
-    assert!(refused[..5].iter().all(|l| l["status"] == 403 && l["token"] == "viewer"));
+    assert!(
+        refused[..5]
+            .iter()
+            .all(|l| l["status"] == 403 && l["token"] == "viewer")
+    );
     assert_eq!(refused[0]["method"], "POST");
     assert_eq!(refused[0]["path"], "/admin/zones/gz-telecom/drain");
     assert_eq!(refused[0]["peer"], "198.51.100.7");

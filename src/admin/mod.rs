@@ -113,7 +113,11 @@ async fn authenticate(
     reject(&state, attempt, refusal).await
 }
 
-fn rejected_attempt(request: &Request, refusal: &ApiError, token: Option<String>) -> RejectedAttempt {
+fn rejected_attempt(
+    request: &Request,
+    refusal: &ApiError,
+    token: Option<String>,
+) -> RejectedAttempt {
     let status = if matches!(refusal, ApiError::Forbidden(_)) {
         403
     } else {
@@ -136,13 +140,7 @@ fn rejected_attempt(request: &Request, refusal: &ApiError, token: Option<String>
 async fn reject(state: &AdminState, attempt: RejectedAttempt, refusal: ApiError) -> Response {
     // Debug formatting: the path and token name must not forge log lines.
     tracing::warn!(status = attempt.status, token = ?attempt.token, method = ?attempt.method, path = ?attempt.path, peer = ?attempt.peer, "admin request refused");
-    if let Err(e) = state
-        .resolver
-        .live()
-        .state()
-        .audit_rejected(&attempt)
-        .await
-    {
+    if let Err(e) = state.resolver.live().state().audit_rejected(&attempt).await {
         tracing::error!(error = %e, "cannot audit a refused admin request");
     }
     refusal.into_response()

@@ -89,6 +89,24 @@ pub struct DnsConfig {
     pub tcp_max_connections: usize,
     /// Largest query accepted over TCP or DoH (bytes).
     pub max_query_bytes: usize,
+    /// UDP responses per second per client network (IPv4 /24, IPv6 /48) before response
+    /// rate limiting starts; 0 = off.
+    pub rrl_responses_per_second: u32,
+    /// Responses a network may get at once before the rate applies.
+    pub rrl_burst: u32,
+    /// Over the limit, every `rrl_slip`-th query gets an empty truncated (TC) answer so
+    /// a real resolver retries over TCP; the others get nothing. 0 = drop them all.
+    pub rrl_slip: u32,
+}
+
+impl DnsConfig {
+    /// The UDP front's response rate limit, counted per client network.
+    pub fn response_limits(&self) -> crate::policy::rate_limit::ClientLimits {
+        crate::policy::rate_limit::ClientLimits::per_network(crate::policy::rate_limit::Rate {
+            per_second: self.rrl_responses_per_second,
+            burst: self.rrl_burst,
+        })
+    }
 }
 
 impl Default for DnsConfig {
@@ -100,6 +118,9 @@ impl Default for DnsConfig {
             tcp_idle_timeout_ms: 10_000,
             tcp_max_connections: 512,
             max_query_bytes: 4096,
+            rrl_responses_per_second: 0,
+            rrl_burst: 0,
+            rrl_slip: 2,
         }
     }
 }
@@ -213,6 +234,31 @@ pub struct Limits {
     pub fallback_ips: usize,
     /// Largest request body accepted (bytes).
     pub max_body_bytes: usize,
+    /// `/resolve`, `/dns-query` and `/report` requests per second per client address
+    /// (IPv4 /32, IPv6 /64); 0 = no limit.
+    pub rate_per_ip: u32,
+    /// Requests a client address may make at once before `rate_per_ip` applies.
+    pub burst_per_ip: u32,
+    /// The same per client network (IPv4 /24, IPv6 /48); 0 = no limit.
+    pub rate_per_network: u32,
+    pub burst_per_network: u32,
+}
+
+impl Limits {
+    /// The HTTP fronts' buckets per client address and network.
+    pub fn client_limits(&self) -> crate::policy::rate_limit::ClientLimits {
+        use crate::policy::rate_limit::{ClientLimits, Rate};
+        ClientLimits::new(
+            Rate {
+                per_second: self.rate_per_ip,
+                burst: self.burst_per_ip,
+            },
+            Rate {
+                per_second: self.rate_per_network,
+                burst: self.burst_per_network,
+            },
+        )
+    }
 }
 
 impl Default for Limits {
@@ -223,6 +269,10 @@ impl Default for Limits {
             fallback_zones: 1,
             fallback_ips: 2,
             max_body_bytes: 64 * 1024,
+            rate_per_ip: 0,
+            burst_per_ip: 0,
+            rate_per_network: 0,
+            burst_per_network: 0,
         }
     }
 }
@@ -287,6 +337,43 @@ impl ServerConfig {
                 &mut self.dns.tcp_max_connections,
                 &running.dns.tcp_max_connections,
             ),
+        );
+        check(
+            "limits.rate_per_ip",
+            pin(&mut self.limits.rate_per_ip, &running.limits.rate_per_ip),
+        );
+        check(
+            "limits.burst_per_ip",
+            pin(&mut self.limits.burst_per_ip, &running.limits.burst_per_ip),
+        );
+        check(
+            "limits.rate_per_network",
+            pin(
+                &mut self.limits.rate_per_network,
+                &running.limits.rate_per_network,
+            ),
+        );
+        check(
+            "limits.burst_per_network",
+            pin(
+                &mut self.limits.burst_per_network,
+                &running.limits.burst_per_network,
+            ),
+        );
+        check(
+            "dns.rrl_responses_per_second",
+            pin(
+                &mut self.dns.rrl_responses_per_second,
+                &running.dns.rrl_responses_per_second,
+            ),
+        );
+        check(
+            "dns.rrl_burst",
+            pin(&mut self.dns.rrl_burst, &running.dns.rrl_burst),
+        );
+        check(
+            "dns.rrl_slip",
+            pin(&mut self.dns.rrl_slip, &running.dns.rrl_slip),
         );
         check(
             "dns.max_query_bytes",
