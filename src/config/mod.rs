@@ -504,6 +504,29 @@ mod tests {
     }
 
     #[test]
+    fn rate_limits_are_start_only_and_off_by_default() {
+        let base = Path::new("/etc/h");
+        let running = ServerConfig::parse(MINIMAL, Path::new("c.toml"), base).unwrap();
+        assert!(running.limits.client_limits().is_off());
+        let edited = format!(
+            "{MINIMAL}[limits]\nrate_per_ip = 5\nburst_per_network = 9\n\
+             [dns]\nrrl_responses_per_second = 7\nrrl_slip = 0\n"
+        );
+        let mut next = ServerConfig::parse(&edited, Path::new("c.toml"), base).unwrap();
+        assert_eq!(
+            next.keep_start_fields(&running),
+            [
+                "limits.rate_per_ip",
+                "limits.burst_per_network",
+                "dns.rrl_responses_per_second",
+                "dns.rrl_slip",
+            ]
+        );
+        assert_eq!(next.limits.rate_per_ip, 0);
+        assert_eq!(next.dns.rrl_slip, 2);
+    }
+
+    #[test]
     fn start_only_fields_are_named_and_pinned_while_live_fields_change() {
         let base = Path::new("/etc/h");
         let running = ServerConfig::parse(MINIMAL, Path::new("c.toml"), base).unwrap();
