@@ -288,8 +288,13 @@ fn connection_limits_for(config: &ServerConfig, open_files: u64) -> usize {
 }
 
 /// The public listener's routes: the JSON API (`/resolve`, `/report`, `/healthz`) and
-/// DoH (`/dns-query`), both over `resolver`.
+/// DoH (`/dns-query`), both over `resolver`, behind the per-client rate limit (its
+/// buckets are made here, once per listener: the rates are start-only).
 pub fn public_router(resolver: &Resolver, config: &ServerConfig) -> axum::Router {
+    let rate_limit = crate::http::rate_limit::RateLimit {
+        limits: Arc::new(config.limits.client_limits()),
+        resolver: resolver.clone(),
+    };
     api::router(AppState {
         resolver: resolver.clone(),
         max_body_bytes: config.limits.max_body_bytes,
@@ -297,6 +302,10 @@ pub fn public_router(resolver: &Resolver, config: &ServerConfig) -> axum::Router
     .merge(dns::doh::router(
         DnsHandler::new(resolver.clone()),
         config.dns.max_query_bytes,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        rate_limit,
+        crate::http::rate_limit::limit,
     ))
 }
 

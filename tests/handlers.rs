@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 const TOKEN: &str = "handler-test-token-0123456789";
+const READ_TOKEN: &str = "handler-read-token-0123456789";
 
 /// The example config's routers over one resolver, as the server wires them.
 struct Routers {
@@ -42,7 +43,11 @@ fn routers_with(edit: impl FnOnce(&mut snapshot::Snapshot)) -> Routers {
     let admin = admin::router(AdminState {
         resolver: resolver.clone(),
         reloader,
-        tokens: Arc::new(AdminTokens::single("tester", TOKEN)),
+        tokens: Arc::new(AdminTokens::single("tester", TOKEN).with(
+            "viewer",
+            admin::Scope::Read,
+            READ_TOKEN,
+        )),
         insecure: false,
         max_body_bytes: config.limits.max_body_bytes,
     });
@@ -242,6 +247,109 @@ async fn admin_needs_a_bearer_token() {
         .insert(header::AUTHORIZATION, "Bearer nope".parse().unwrap());
     let answer = call(&r.admin, wrong).await;
     assert_error_shape(&answer, StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+fn with_authorization(mut request: Request<Body>, value: &str) -> Request<Body> {
+    request
+        .headers_mut()
+        .insert(header::AUTHORIZATION, value.parse().unwrap());
+    request
+}
+
+fn audit_lines(r: &Routers) -> Vec<Value> {
+    std::fs::read_to_string(r._state.path().join("state/audit.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_lower_case_bearer_scheme_is_accepted() {
+    let r = routers();
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let request = with_authorization(
+            request("GET", "/admin/zones", Body::empty()),
+            &format!("{scheme} {TOKEN}"),
+        );
+        let answer = call(&r.admin, request).await;
+        assert_eq!(answer.status, StatusCode::OK, "{scheme}: {}", answer.json);
+    }
+}
+
+#[tokio::test]
+async fn a_read_token_reads_but_cannot_write_and_refusals_are_audited() {
+    let r = routers();
+    let read = |method: &str, uri: &str, body: Option<Value>| {
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        with_authorization(request(method, uri, body), &format!("Bearer {READ_TOKEN}"))
+    };
+    for uri in [
+        "/admin/zones",
+        "/admin/explain?host=api.example.com&ip=202.96.128.86",
+        "/metrics",
+    ] {
+        let answer = call(&r.admin, read("GET", uri, None)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{uri}");
+    }
+    for (method, uri, body) in [
+        (
+            "POST",
+            "/admin/zones/gz-telecom/drain",
+            Some(json!({"weight": 0})),
+        ),
+        ("DELETE", "/admin/zones/gz-telecom/drain", None),
+        ("POST", "/admin/endpoints/203.0.113.10/disable", None),
+        ("DELETE", "/admin/endpoints/203.0.113.10/disable", None),
+        ("POST", "/admin/reload", None),
+    ] {
+        let answer = call(&r.admin, read(method, uri, body)).await;
+        assert_error_shape(&answer, StatusCode::FORBIDDEN, "forbidden");
+    }
+    // Nothing changed: the read token's drain was refused.
+    let zones = call(&r.admin, admin_request("GET", "/admin/zones", None)).await;
+    assert!(
+        zones.json.to_string().contains("\"drains\":{}"),
+        "{}",
+        zones.json
+    );
+    let wrong = with_authorization(
+        request("POST", "/admin/reload", Body::empty()),
+        "Bearer not-a-valid-token-at-all",
+    );
+    assert_error_shape(
+        &call(&r.admin, wrong).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+
+    let audit = audit_lines(&r);
+    let refused: Vec<&Value> = audit
+        .iter()
+        .filter(|l| l["action"] == "admin.rejected")
+        .collect();
+    assert_eq!(refused.len(), 6, "{audit:?}");
+    assert!(
+        refused[..5]
+            .iter()
+            .all(|l| l["status"] == 403 && l["token"] == "viewer")
+    );
+    assert_eq!(refused[0]["method"], "POST");
+    assert_eq!(refused[0]["path"], "/admin/zones/gz-telecom/drain");
+    assert_eq!(refused[0]["peer"], "198.51.100.7");
+    assert_eq!(refused[5]["status"], 401);
+    assert_eq!(refused[5]["token"], Value::Null);
+    // The write token still writes.
+    let drained = call(
+        &r.admin,
+        admin_request(
+            "POST",
+            "/admin/zones/gz-telecom/drain",
+            Some(json!({"weight": 0})),
+        ),
+    )
+    .await;
+    assert_eq!(drained.status, StatusCode::OK, "{}", drained.json);
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! Admin HTTP API: drains, endpoint disables, reload, inspection, metrics.
 //!
 //! Every route sits behind a bearer token (see [`auth`]); the token's name is who the
-//! audit log says made a change. Handlers validate against the current model, then call
+//! audit log says made a change. Reads (every GET) need the `read` scope, changes the
+//! `write` scope; a refused attempt (401, 403) is logged at warn and audited. Handlers validate against the current model, then call
 //! `state` (drains), `reload` or the resolver's explain; they never touch the
 //! scheduler's insides. A change is persisted and audited before the handler answers.
 
@@ -9,12 +10,13 @@ pub mod auth;
 pub mod client;
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
+use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -27,9 +29,9 @@ use crate::http::{ApiError, json_body, optional_json_body, parse_ip};
 use crate::model::{Model, ZoneId};
 use crate::reload::Reloader;
 use crate::resolver::Resolver;
-use crate::state::{ALL_DOMAINS, Change, StateError};
+use crate::state::{ALL_DOMAINS, Change, RejectedAttempt, StateError};
 
-pub use auth::AdminTokens;
+pub use auth::{AdminTokens, Scope};
 
 /// Longest ramp accepted for a gradual drain.
 const MAX_RAMP: Duration = Duration::from_secs(24 * 3600);
@@ -78,13 +80,71 @@ async fn authenticate(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let actor = match state.tokens.check(header) {
-        Some(name) => name.to_string(),
-        None if state.insecure => "insecure-loopback".to_string(),
-        None => return ApiError::Unauthorized.into_response(),
+    // Every read is a GET (zones, explain, metrics); every other method changes something.
+    let needed = if matches!(*request.method(), Method::GET | Method::HEAD) {
+        Scope::Read
+    } else {
+        Scope::Write
     };
-    request.extensions_mut().insert(Actor(actor));
-    next.run(request).await
+    let (refusal, token) = match state.tokens.check(header) {
+        Some(holder) if holder.scope.allows(needed) => {
+            let actor = Actor(holder.name.to_string());
+            request.extensions_mut().insert(actor);
+            return next.run(request).await;
+        }
+        Some(holder) => (
+            ApiError::Forbidden(format!(
+                "token {:?} has scope {}; this needs {}",
+                holder.name,
+                holder.scope.as_str(),
+                needed.as_str()
+            )),
+            Some(holder.name.to_string()),
+        ),
+        None if state.insecure => {
+            request
+                .extensions_mut()
+                .insert(Actor("insecure-loopback".to_string()));
+            return next.run(request).await;
+        }
+        None => (ApiError::Unauthorized, None),
+    };
+    let attempt = rejected_attempt(&request, &refusal, token);
+    drop(request);
+    reject(&state, attempt, refusal).await
+}
+
+fn rejected_attempt(
+    request: &Request,
+    refusal: &ApiError,
+    token: Option<String>,
+) -> RejectedAttempt {
+    let status = if matches!(refusal, ApiError::Forbidden(_)) {
+        403
+    } else {
+        401
+    };
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    RejectedAttempt::new(
+        status,
+        token,
+        request.method().to_string(),
+        request.uri().path().to_string(),
+        peer,
+    )
+}
+
+/// Logs and audits a refused admin request, then answers it.
+async fn reject(state: &AdminState, attempt: RejectedAttempt, refusal: ApiError) -> Response {
+    // Debug formatting: the path and token name must not forge log lines.
+    tracing::warn!(status = attempt.status, token = ?attempt.token, method = ?attempt.method, path = ?attempt.path, peer = ?attempt.peer, "admin request refused");
+    if let Err(e) = state.resolver.live().state().audit_rejected(&attempt).await {
+        tracing::error!(error = %e, "cannot audit a refused admin request");
+    }
+    refusal.into_response()
 }
 
 fn parse_ramp(over: Option<&str>) -> Result<u64, ApiError> {
@@ -130,7 +190,9 @@ async fn apply(
             e => ApiError::Internal(e.to_string()),
         })?;
     let record = committed.record;
-    tracing::info!(token = %record.token, action = record.action, target = %record.target, reason = %record.reason, epoch = committed.epoch, revision = committed.revision, "admin change");
+    // Operator-supplied strings are Debug-formatted (quoted, escaped) so a reason with
+    // newlines or terminal escapes cannot forge log lines.
+    tracing::info!(token = ?record.token, action = record.action, target = ?record.target, reason = ?record.reason, epoch = committed.epoch, revision = committed.revision, "admin change");
     let mut body = json!({
         "action": record.action,
         "target": record.target,

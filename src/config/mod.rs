@@ -94,6 +94,24 @@ pub struct DnsConfig {
     pub max_query_bytes: usize,
     /// TCP connections one client (IPv4 address, IPv6 /64) may hold at once.
     pub tcp_max_connections_per_ip: u32,
+    /// UDP responses per second per client network (IPv4 /24, IPv6 /48) before response
+    /// rate limiting starts; 0 = off.
+    pub rrl_responses_per_second: u32,
+    /// Responses a network may get at once before the rate applies.
+    pub rrl_burst: u32,
+    /// Over the limit, every `rrl_slip`-th query gets an empty truncated (TC) answer so
+    /// a real resolver retries over TCP; the others get nothing. 0 = drop them all.
+    pub rrl_slip: u32,
+}
+
+impl DnsConfig {
+    /// The UDP front's response rate limit, counted per client network.
+    pub fn response_limits(&self) -> crate::policy::rate_limit::ClientLimits {
+        crate::policy::rate_limit::ClientLimits::per_network(crate::policy::rate_limit::Rate {
+            per_second: self.rrl_responses_per_second,
+            burst: self.rrl_burst,
+        })
+    }
 }
 
 impl Default for DnsConfig {
@@ -106,6 +124,9 @@ impl Default for DnsConfig {
             tcp_max_connections: 512,
             max_query_bytes: 4096,
             tcp_max_connections_per_ip: 16,
+            rrl_responses_per_second: 0,
+            rrl_burst: 0,
+            rrl_slip: 2,
         }
     }
 }
@@ -232,6 +253,31 @@ pub struct Limits {
     pub body_read_timeout_ms: u64,
     /// A keep-alive connection with no request for this long is closed (ms).
     pub idle_timeout_ms: u64,
+    /// `/resolve`, `/dns-query` and `/report` requests per second per client address
+    /// (IPv4 /32, IPv6 /64); 0 = no limit.
+    pub rate_per_ip: u32,
+    /// Requests a client address may make at once before `rate_per_ip` applies.
+    pub burst_per_ip: u32,
+    /// The same per client network (IPv4 /24, IPv6 /48); 0 = no limit.
+    pub rate_per_network: u32,
+    pub burst_per_network: u32,
+}
+
+impl Limits {
+    /// The HTTP fronts' buckets per client address and network.
+    pub fn client_limits(&self) -> crate::policy::rate_limit::ClientLimits {
+        use crate::policy::rate_limit::{ClientLimits, Rate};
+        ClientLimits::new(
+            Rate {
+                per_second: self.rate_per_ip,
+                burst: self.burst_per_ip,
+            },
+            Rate {
+                per_second: self.rate_per_network,
+                burst: self.burst_per_network,
+            },
+        )
+    }
 }
 
 impl Default for Limits {
@@ -247,6 +293,10 @@ impl Default for Limits {
             header_read_timeout_ms: 5_000,
             body_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
+            rate_per_ip: 0,
+            burst_per_ip: 0,
+            rate_per_network: 0,
+            burst_per_network: 0,
         }
     }
 }
@@ -326,6 +376,43 @@ impl ServerConfig {
                 &mut self.dns.tcp_max_connections,
                 &running.dns.tcp_max_connections,
             ),
+        );
+        check(
+            "limits.rate_per_ip",
+            pin(&mut self.limits.rate_per_ip, &running.limits.rate_per_ip),
+        );
+        check(
+            "limits.burst_per_ip",
+            pin(&mut self.limits.burst_per_ip, &running.limits.burst_per_ip),
+        );
+        check(
+            "limits.rate_per_network",
+            pin(
+                &mut self.limits.rate_per_network,
+                &running.limits.rate_per_network,
+            ),
+        );
+        check(
+            "limits.burst_per_network",
+            pin(
+                &mut self.limits.burst_per_network,
+                &running.limits.burst_per_network,
+            ),
+        );
+        check(
+            "dns.rrl_responses_per_second",
+            pin(
+                &mut self.dns.rrl_responses_per_second,
+                &running.dns.rrl_responses_per_second,
+            ),
+        );
+        check(
+            "dns.rrl_burst",
+            pin(&mut self.dns.rrl_burst, &running.dns.rrl_burst),
+        );
+        check(
+            "dns.rrl_slip",
+            pin(&mut self.dns.rrl_slip, &running.dns.rrl_slip),
         );
         check(
             "dns.max_query_bytes",
@@ -531,6 +618,29 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("limits.max_batch_hosts"), "{err}");
+    }
+
+    #[test]
+    fn rate_limits_are_start_only_and_off_by_default() {
+        let base = Path::new("/etc/h");
+        let running = ServerConfig::parse(MINIMAL, Path::new("c.toml"), base).unwrap();
+        assert!(running.limits.client_limits().is_off());
+        let edited = format!(
+            "{MINIMAL}[limits]\nrate_per_ip = 5\nburst_per_network = 9\n\
+             [dns]\nrrl_responses_per_second = 7\nrrl_slip = 0\n"
+        );
+        let mut next = ServerConfig::parse(&edited, Path::new("c.toml"), base).unwrap();
+        assert_eq!(
+            next.keep_start_fields(&running),
+            [
+                "limits.rate_per_ip",
+                "limits.burst_per_network",
+                "dns.rrl_responses_per_second",
+                "dns.rrl_slip",
+            ]
+        );
+        assert_eq!(next.limits.rate_per_ip, 0);
+        assert_eq!(next.dns.rrl_slip, 2);
     }
 
     #[test]

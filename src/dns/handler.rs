@@ -50,6 +50,12 @@ impl Reply {
         encode(&self.message, self.udp_limit)
     }
 
+    /// For a rate-limited UDP client: no records, TC set, so a real resolver retries over
+    /// TCP (response rate limiting's "slip").
+    pub fn to_udp_slip(&self) -> Vec<u8> {
+        encode(&self.message.truncate(), CLASSIC_UDP_PAYLOAD)
+    }
+
     /// For TCP and DoH: the whole answer (up to the 64 KiB a DNS message can carry).
     pub fn to_stream(&self) -> Vec<u8> {
         encode(&self.message, usize::from(u16::MAX))

@@ -7,7 +7,8 @@
 //! client network (so one client cannot hold every slot), each closed after
 //! `dns.tcp_idle_timeout_ms`
 //! without a complete query, and queries over `dns.max_query_bytes` close the
-//! connection. Both stop on the shutdown token.
+//! connection. UDP answers pass response rate limiting ([`super::rrl`]). Both stop on
+//! the shutdown token.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::DnsHandler;
+use super::rrl::{ResponseRateLimit, Verdict};
 use crate::accept::ConnectionLimits;
 use crate::config::DnsConfig;
 
@@ -69,9 +71,17 @@ pub fn spawn(
         max_query_bytes: config.max_query_bytes,
     };
     let udp = Arc::new(sockets.udp);
+    let rrl = Arc::new(ResponseRateLimit::new(config));
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut tasks: Vec<JoinHandle<()>> = (0..workers)
-        .map(|_| tokio::spawn(serve_udp(udp.clone(), handler.clone(), shutdown.clone())))
+        .map(|_| {
+            tokio::spawn(serve_udp(
+                udp.clone(),
+                handler.clone(),
+                rrl.clone(),
+                shutdown.clone(),
+            ))
+        })
         .collect();
     tasks.push(tokio::spawn(serve_tcp(
         sockets.tcp,
@@ -87,7 +97,12 @@ pub fn spawn(
     tasks
 }
 
-async fn serve_udp(socket: Arc<UdpSocket>, handler: DnsHandler, shutdown: CancellationToken) {
+async fn serve_udp(
+    socket: Arc<UdpSocket>,
+    handler: DnsHandler,
+    rrl: Arc<ResponseRateLimit>,
+    shutdown: CancellationToken,
+) {
     let mut buf = vec![0u8; UDP_RECV_BYTES];
     loop {
         let received = tokio::select! {
@@ -102,10 +117,19 @@ async fn serve_udp(socket: Arc<UdpSocket>, handler: DnsHandler, shutdown: Cancel
                 continue;
             }
         };
+        let verdict = rrl.verdict(peer.ip());
+        if verdict == Verdict::Drop {
+            continue;
+        }
         let Some(reply) = handler.handle(&buf[..len], peer.ip()) else {
             continue;
         };
-        if let Err(error) = socket.send_to(&reply.to_udp(), peer).await {
+        let bytes = if verdict == Verdict::Slip {
+            reply.to_udp_slip()
+        } else {
+            reply.to_udp()
+        };
+        if let Err(error) = socket.send_to(&bytes, peer).await {
             tracing::debug!(%error, %peer, "UDP send failed");
         }
     }

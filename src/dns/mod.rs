@@ -2,14 +2,15 @@
 //!
 //! Thin adapters over hickory-proto's wire format. [`handler`] turns one query into one
 //! answer for every transport; [`doh`] is the RFC 8484 HTTP front (and the dns-json
-//! shape), [`listener`] the UDP and TCP sockets, and [`ecs`] whose address steers. The
-//! apexes (SOA, NS, NXDOMAIN versus REFUSED) and ECS trust are request policy, compiled
-//! into the snapshot by [`crate::policy`]; steering itself is the resolver's request
-//! context, the same one `/resolve` uses.
+//! shape), [`listener`] the UDP and TCP sockets, [`rrl`] UDP response rate limiting,
+//! and [`ecs`] whose address steers. The apexes (SOA, NS, NXDOMAIN versus REFUSED) and
+//! ECS trust are request policy, compiled into the snapshot by [`crate::policy`];
+//! steering itself is the resolver's request context, the same one `/resolve` uses.
 
 pub mod doh;
 pub mod ecs;
 pub mod handler;
 pub mod listener;
+pub mod rrl;
 
 pub use handler::{DnsHandler, Reply};

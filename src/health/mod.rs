@@ -254,7 +254,7 @@ async fn run_checks(
                     health
                         .last_down_ms
                         .store(crate::epoch::now_ms(), Ordering::Relaxed);
-                    tracing::warn!(endpoint = %ip, %zone, fall = spec.fall, %reason, "endpoint down");
+                    tracing::warn!(endpoint = %ip, %zone, fall = spec.fall, ?reason, "endpoint down");
                 }
             }
         }

@@ -2,12 +2,14 @@
 //!
 //! Who the client is ([`client_ip`]: the socket peer, or trusted proxies' headers),
 //! whether a request is signed ([`signing`]), and what the DNS fronts are authoritative
-//! for and whose ECS they believe ([`DnsPolicy`], [`authority`]). These rules are the
+//! for and whose ECS they believe ([`DnsPolicy`], [`authority`]), and how often a client
+//! network may ask ([`rate_limit`]). These rules are the
 //! same whether a question arrives as `/resolve`, DoH or classic DNS, so they live below
 //! the snapshot and import no front: a front applies them, it does not define them.
 
 pub mod authority;
 pub mod client_ip;
+pub mod rate_limit;
 pub mod signing;
 
 pub use authority::ApexError;

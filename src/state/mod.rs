@@ -286,6 +286,42 @@ impl AuditRecord {
     }
 }
 
+/// An admin request refused for its token (401) or its token's scope (403), as written
+/// to the audit log: who tried what, so a leaked or probing token shows up.
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectedAttempt {
+    pub time: String,
+    /// `admin.rejected`, so readers of the log tell these from changes.
+    pub action: &'static str,
+    /// 401 (no valid token) or 403 (valid token, too narrow a scope).
+    pub status: u16,
+    /// The token's name when it was valid (403), else `None`.
+    pub token: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub peer: Option<std::net::IpAddr>,
+}
+
+impl RejectedAttempt {
+    pub fn new(
+        status: u16,
+        token: Option<String>,
+        method: String,
+        path: String,
+        peer: Option<std::net::IpAddr>,
+    ) -> Self {
+        Self {
+            time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            action: "admin.rejected",
+            status,
+            token,
+            method,
+            path,
+            peer,
+        }
+    }
+}
+
 /// A change the store committed.
 #[derive(Debug)]
 pub struct Committed {
@@ -457,6 +493,21 @@ impl StateStore {
             revision: None,
         })
     }
+
+    /// Appends a refused admin request to the audit log (synced). It changes no state,
+    /// so it needs neither the writer lock nor the state file; `O_APPEND` keeps lines
+    /// whole when it races a change's record.
+    pub async fn audit_rejected(&self, attempt: &RejectedAttempt) -> Result<(), StateError> {
+        let path = self.dir.join(Self::AUDIT_FILE);
+        let line = serde_json::to_string(attempt).unwrap_or_default();
+        let on_error = path.clone();
+        tokio::task::spawn_blocking(move || persist::append_synced(&path, &line).map(|_| ()))
+            .await
+            .map_err(|e| StateError::Write {
+                path: on_error,
+                source: std::io::Error::other(e),
+            })?
+    }
 }
 
 #[cfg(test)]
@@ -559,6 +610,27 @@ mod tests {
         assert_eq!(line["target"], "gz");
         assert_eq!(line["before"]["drains"], serde_json::json!({}));
         assert_eq!(line["after"]["drains"]["gz"]["*"]["to_weight"], 0.0);
+    }
+
+    #[tokio::test]
+    async fn rejected_attempts_are_audited_without_changing_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path(), false, Default::default()).unwrap();
+        let attempt = RejectedAttempt::new(
+            403,
+            Some("viewer".into()),
+            "POST".into(),
+            "/admin/reload".into(),
+            Some("127.0.0.1".parse().unwrap()),
+        );
+        store.audit_rejected(&attempt).await.unwrap();
+        let audit = std::fs::read_to_string(dir.path().join(StateStore::AUDIT_FILE)).unwrap();
+        let line: serde_json::Value = serde_json::from_str(audit.trim()).unwrap();
+        assert_eq!(line["action"], "admin.rejected");
+        assert_eq!(line["status"], 403);
+        assert_eq!(line["token"], "viewer");
+        assert_eq!(line["path"], "/admin/reload");
+        assert!(!dir.path().join(StateStore::STATE_FILE).exists());
     }
 
     #[test]
