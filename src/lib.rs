@@ -12,6 +12,7 @@ pub mod dns;
 pub mod epoch;
 pub mod geoip;
 pub mod health;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod reload;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use notify::{RecursiveMode, Watcher};
 use serde::Serialize;
 use tokio::task::JoinHandle;
@@ -31,11 +32,25 @@ pub struct ReloadSummary {
     pub zones: usize,
 }
 
+/// How the last reload went, for the dashboard (`GET /admin/status`) and the
+/// `httpdns_reload_last_success` gauge: a failed reload keeps the old config serving, so
+/// the failure must stay visible until a reload succeeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastReload {
+    pub at_ms: u64,
+    pub trigger: String,
+    pub ok: bool,
+    /// The epoch the reload published (successful reloads only).
+    pub epoch: Option<u64>,
+    pub errors: Vec<String>,
+}
+
 pub struct Reloader {
     config_path: Option<PathBuf>,
     config: Mutex<ServerConfig>,
     resolver: Resolver,
     running: tokio::sync::Mutex<()>,
+    last: ArcSwapOption<LastReload>,
 }
 
 impl Reloader {
@@ -45,7 +60,23 @@ impl Reloader {
             config: Mutex::new(config),
             resolver,
             running: tokio::sync::Mutex::new(()),
+            last: ArcSwapOption::empty(),
         }
+    }
+
+    /// The last reload's outcome; `None` before the first reload.
+    pub fn last(&self) -> Option<Arc<LastReload>> {
+        self.last.load_full()
+    }
+
+    fn record(&self, trigger: &str, epoch: Option<u64>, errors: &[String]) {
+        self.last.store(Some(Arc::new(LastReload {
+            at_ms: crate::epoch::now_ms(),
+            trigger: trigger.to_string(),
+            ok: errors.is_empty(),
+            epoch,
+            errors: errors.to_vec(),
+        })));
     }
 
     fn config(&self) -> ServerConfig {
@@ -71,6 +102,7 @@ impl Reloader {
                 *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
                 let epoch = self.resolver.epoch().bump();
                 metrics::counter!("httpdns_reloads_total", "result" => "ok").increment(1);
+                self.record(trigger, Some(epoch), &[]);
                 tracing::info!(
                     trigger,
                     epoch,
@@ -82,6 +114,7 @@ impl Reloader {
             }
             Err(errors) => {
                 metrics::counter!("httpdns_reloads_total", "result" => "failed").increment(1);
+                self.record(trigger, None, &errors);
                 for error in &errors {
                     tracing::error!(trigger, %error, "reload failed; still serving the previous config");
                 }

@@ -7,6 +7,9 @@
 
 pub mod auth;
 pub mod client;
+pub mod dashboard;
+pub mod gauges;
+pub mod status;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -58,6 +61,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/reload", post(reload))
         .route("/admin/explain", get(explain))
         .route("/metrics", get(metrics))
+        .merge(status::routes())
         .fallback(|| async { ApiError::NotFound })
         .route_layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::middleware::from_fn_with_state(
@@ -65,6 +69,7 @@ pub fn router(state: AdminState) -> Router {
             authenticate,
         ))
         .with_state(state)
+        .merge(dashboard::routes())
 }
 
 async fn authenticate(
@@ -300,6 +305,7 @@ async fn zones(State(state): State<AdminState>) -> Json<Value> {
                                 "keep_weight_now": d.keep_share(now) * 100.0,
                                 "to_weight": d.to_weight,
                                 "ramp_ends_ms": d.end_ms,
+                                "since_ms": d.start_ms,
                                 "reason": d.reason,
                                 "by": d.by,
                             }))
@@ -356,6 +362,7 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
             .set(overrides.keep_share(&zone.name, ALL_DOMAINS, now) * 100.0);
     }
     metrics::gauge!("httpdns_epoch").set(state.resolver.epoch().current() as f64);
+    gauges::record(&state, now);
     (
         [(
             axum::http::header::CONTENT_TYPE,
