@@ -109,6 +109,8 @@ function renderZone(z) {
   const healthy = z.endpoints.filter((e) => e.up && !e.disabled).length;
   const keep = z.keep_weight_all_domains;
   const drained = drains.length > 0;
+  const all = (z.drains || {})["*"];
+  const target = all && all.to_weight !== keep ? ` → ${all.to_weight}%` : "";
   const card = el("article", {
     class: `card zone${drained ? " drained" : ""}${healthy === 0 ? " empty" : ""}`,
     "data-zone": z.zone,
@@ -116,7 +118,7 @@ function renderZone(z) {
   card.append(el("h2", {},
     z.zone,
     el("span", { class: `badge ${healthy === 0 ? "bad" : healthy < z.endpoints.length ? "warn" : "ok"}` }, `${healthy}/${z.endpoints.length} healthy`),
-    drained ? el("span", { class: "badge warn", "data-drain-state": "drained" }, `drained · keeps ${keep.toFixed(0)}%`)
+    drained ? el("span", { class: "badge warn", "data-drain-state": "drained" }, `drained · keeps ${keep.toFixed(0)}%${target}`)
             : el("span", { class: "badge ok", "data-drain-state": "serving" }, "serving")));
   card.append(el("div", { class: "meta" }, `failover → ${z.failover.length ? z.failover.join(", ") : "none"}`));
   for (const [domain, d] of drains) {
@@ -243,13 +245,13 @@ async function explain(event) {
   try {
     const e = await api("GET", `/admin/explain?host=${encodeURIComponent(host)}&ip=${encodeURIComponent(ip)}`);
     const geo = e.geo || {};
-    out.replaceChildren(
+    out.replaceChildren(...[
       el("p", {}, el("b", {}, `${e.host} for ${e.client_ip}`), ` → ${e.answer_zone}`,
         e.failover ? " (failover)" : "", e.fail_open ? " (FAIL-OPEN)" : "",
         `: ${[...e.ips, ...e.ipsv6].join(", ") || "no IPs"} ttl ${e.ttl}`),
       el("p", { class: "meta" }, `geo ${[geo.country, geo.province, geo.city, geo.carrier].filter(Boolean).join(" / ") || "unknown"} · rule ${e.rule || "default"} · home ${e.home_zone}`),
       e.skipped.length ? el("p", { class: "meta" }, "skipped: " + e.skipped.map((s) => `${s.zone} (${s.reason}, keeps ${s.keep_weight}%)`).join(", ")) : null,
-      el("pre", {}, JSON.stringify(e, null, 2)));
+      el("pre", {}, JSON.stringify(e, null, 2))].filter(Boolean));
   } catch (error) {
     if (error.status === 401) return loggedOut("Token refused: log in again.");
     out.replaceChildren(el("div", { class: "error" }, `Refused: ${error.message}`));
