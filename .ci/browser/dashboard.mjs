@@ -146,7 +146,26 @@ try {
     await page.waitForFunction(() => document.querySelector("#reload-status")?.textContent.startsWith("reload ok"));
   });
 
+  await step("cluster nodes show when /admin/cluster answers (cluster mode)", async () => {
+    // Cluster mode is another branch's: answer /admin/cluster in its documented shape.
+    const now = Date.now();
+    const cluster = { node: "node-a", etcd: "http://127.0.0.1:2379", since_ms: now - 60000, revision: 42,
+      zones_revision: 40, nodes: [{ node: "node-a", revision: 42, zones_revision: 40, last_seen_ms: now },
+        { node: "node-b", revision: 41, zones_revision: 40, last_seen_ms: now - 5000 }] };
+    await page.route("**/admin/cluster", (route) => route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(cluster) }));
+    await page.reload();
+    await page.waitForSelector("#cluster:not([hidden]) tbody tr");
+    assert.equal(await page.locator("#cluster tbody tr").count(), 2);
+    assert.match(await page.textContent("#cluster"), /node-b/);
+    await page.unroute("**/admin/cluster");
+    await page.reload();
+    await page.waitForSelector('[data-zone="gz-telecom"]');
+    await page.waitForSelector("#cluster", { state: "hidden" });
+  });
+
   await step("screenshot for the README and CI artifacts", async () => {
+    await page.fill("#explain-host", "api.example.com");
+    await page.fill("#explain-ip", "202.96.128.86");
     await page.click("#explain-form button");
     await page.waitForSelector("#explain-result pre");
     await page.screenshot({ path: screenshot, fullPage: true });
