@@ -118,6 +118,18 @@ try {
     assert.equal(sh.keep_weight_all_domains, 100);
   });
 
+  await step("the page refreshes on its own after a change made elsewhere", async () => {
+    const drained = await fetch(`${admin}/admin/zones/hk-overseas/drain`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ weight: 0, reason: "drained by the CLI" }),
+    });
+    assert.equal(drained.status, 200);
+    await page.waitForSelector('[data-zone="hk-overseas"] [data-drain-state="drained"]', { timeout: 15000 });
+    assert.equal((await api("DELETE", "/admin/zones/hk-overseas/drain")).status, 200);
+    await page.waitForSelector('[data-zone="hk-overseas"] [data-drain-state="serving"]', { timeout: 15000 });
+  });
+
   await step("disabling an endpoint through the page disables it", async () => {
     answers.push("old NIC");
     await page.click('[data-zone="gz-telecom"] tr[data-endpoint="203.0.113.12"] button');
