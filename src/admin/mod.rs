@@ -1,7 +1,8 @@
 //! Admin HTTP API: drains, endpoint disables, reload, inspection, metrics.
 //!
-//! Every route sits behind a bearer token (see [`auth`]); the token's name is who the
-//! audit log says made a change. Handlers validate against the current model, then call
+//! Every route sits behind a bearer token (see [`auth`]) except the dashboard page and
+//! the API description ([`dashboard`]), which carry no admin data; the token's name is
+//! who the audit log says made a change. Handlers validate against the current model, then call
 //! `state` (drains), `reload` or the resolver's explain; they never touch the
 //! scheduler's insides. A change is persisted and audited before the handler answers.
 
