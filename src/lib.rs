@@ -25,6 +25,7 @@ pub mod epoch;
 pub mod geoip;
 pub mod health;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod policy;

@@ -50,6 +50,21 @@ pub struct ReloadStatus {
     pub errors: Vec<String>,
     /// Start-only fields the last applied reload could not apply.
     pub restart_required: Vec<&'static str>,
+    /// The epoch the last applied reload published.
+    pub epoch: Option<u64>,
+}
+
+/// How the last reload went, for the dashboard (`GET /admin/status`) and the
+/// `httpdns_reload_last_success` gauge: a failed reload keeps the old config serving, so
+/// the failure must stay visible until a reload succeeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastReload {
+    pub at_ms: u64,
+    pub trigger: String,
+    pub ok: bool,
+    /// The epoch the reload published (successful reloads only).
+    pub epoch: Option<u64>,
+    pub errors: Vec<String>,
 }
 
 pub struct Reloader {
@@ -72,6 +87,21 @@ impl Reloader {
         }
     }
 
+    /// The last reload's outcome, as the status API and gauges show it; `None` before
+    /// the first reload.
+    pub fn last(&self) -> Option<LastReload> {
+        let status = self.status.borrow();
+        Some(LastReload {
+            at_ms: status.last_at_ms?,
+            trigger: status.last_trigger.clone().unwrap_or_default(),
+            ok: status.last_result == Some("applied"),
+            epoch: status
+                .epoch
+                .filter(|_| status.last_result == Some("applied")),
+            errors: status.errors.clone(),
+        })
+    }
+
     /// The last reload attempt; `changed()` on the receiver wakes on the next one.
     pub fn status(&self) -> tokio::sync::watch::Receiver<ReloadStatus> {
         self.status.subscribe()
@@ -85,6 +115,7 @@ impl Reloader {
             match result {
                 Ok(applied) => {
                     status.last_result = Some("applied");
+                    status.epoch = Some(applied.epoch);
                     status.errors.clear();
                     status.restart_required = applied.restart_required.clone();
                 }

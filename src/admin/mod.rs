@@ -1,13 +1,18 @@
 //! Admin HTTP API: drains, endpoint disables, reload, inspection, metrics.
 //!
-//! Every route sits behind a bearer token (see [`auth`]); the token's name is who the
-//! audit log says made a change. Reads (every GET) need the `read` scope, changes the
-//! `write` scope; a refused attempt (401, 403) is logged at warn and audited. Handlers validate against the current model, then call
+//! Every route sits behind a bearer token (see [`auth`]) except the dashboard page and
+//! the API description ([`dashboard`]), which carry no admin data; the token's name is
+//! who the audit log says made a change. Reads (every GET) need the `read` scope,
+//! changes the `write` scope; a refused attempt (401, 403) is logged at warn and
+//! audited. Handlers validate against the current model, then call
 //! `state` (drains), `reload` or the resolver's explain; they never touch the
 //! scheduler's insides. A change is persisted and audited before the handler answers.
 
 pub mod auth;
 pub mod client;
+pub mod dashboard;
+pub mod gauges;
+pub mod status;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -62,6 +67,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/explain", get(explain))
         .route("/admin/cluster", get(cluster))
         .route("/metrics", get(metrics))
+        .merge(status::routes())
         .fallback(|| async { ApiError::NotFound })
         .route_layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::middleware::from_fn_with_state(
@@ -69,6 +75,7 @@ pub fn router(state: AdminState) -> Router {
             authenticate,
         ))
         .with_state(state)
+        .merge(dashboard::routes())
 }
 
 async fn authenticate(
@@ -400,6 +407,7 @@ async fn zones(State(state): State<AdminState>) -> Json<Value> {
                                 "keep_weight_now": d.keep_share(now) * 100.0,
                                 "to_weight": d.to_weight,
                                 "ramp_ends_ms": d.end_ms,
+                                "since_ms": d.start_ms,
                                 "reason": d.reason,
                                 "by": d.by,
                             }))
@@ -468,6 +476,7 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     if let Some(cluster) = state.resolver.live().state().cluster() {
         cluster.export_metrics();
     }
+    gauges::record(&state, now);
     (
         [(
             axum::http::header::CONTENT_TYPE,
