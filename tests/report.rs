@@ -82,21 +82,23 @@ async fn reports_reorder_endpoints_for_that_bucket_only() {
 }
 
 #[tokio::test]
-async fn failing_endpoints_sink() {
+async fn failing_endpoints_sink_when_several_networks_say_so_but_not_for_one() {
     let s = common::start_example().await;
     let mut reports = Vec::new();
     for _ in 0..8 {
         reports.push(json!({"ip": "198.51.100.10", "rtt_ms": 20, "ok": true}));
         reports.push(json!({"ip": "198.51.100.11", "rtt_ms": 20, "ok": true}));
         reports.push(json!({"ip": "198.51.100.11", "ok": false}));
+        reports.push(json!({"ip": "198.51.100.11", "ok": false}));
     }
-    let (status, _) = report(
-        &s,
-        TELECOM_GD,
-        &json!({"host": "api.example.com", "reports": reports}),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let body = json!({"host": "api.example.com", "reports": reports});
+    // One network (however many reports) cannot sink an endpoint for its bucket...
+    assert_eq!(report(&s, TELECOM_GD, &body).await.0, 200);
+    assert_eq!(report(&s, "202.96.128.87", &body).await.0, 200);
+    assert_eq!(first_choices(&s, TELECOM_GD, 60).await.len(), 2);
+    // ...three Guangdong telecom networks can.
+    assert_eq!(report(&s, "14.16.1.1", &body).await.0, 200);
+    assert_eq!(report(&s, "14.17.2.2", &body).await.0, 200);
     assert_eq!(
         first_choices(&s, TELECOM_GD, 40).await,
         ["198.51.100.10".to_string()].into()

@@ -25,8 +25,17 @@ pub const HALF_LIFE_MS: f64 = 10.0 * 60.0 * 1000.0;
 pub const MAX_RTT_MS: f64 = 60_000.0;
 /// Items per report body.
 pub const MAX_ITEMS: usize = 64;
-/// Weight cap: a long history still lets new samples move the average.
-const MAX_WEIGHT: f64 = 50.0;
+/// Most weight one client network's reports carry, in observations: a /24 (IPv6 /48)
+/// is one voice, however many reports it sends.
+pub const VOICE_WEIGHT: f64 = 4.0;
+/// Networks that must report failures before a failure rate moves the ranking for
+/// everyone in the bucket: one network alone moves nothing, two move it by half, this
+/// many or more in full. A single client (or a single NAT) cannot sink an endpoint.
+pub const FAILURE_QUORUM: u32 = 3;
+/// Successes one voice may add to an endpoint's history.
+const VOICE_SUCCESSES: f64 = 10.0;
+/// Voices remembered per (bucket, endpoint); the lightest is forgotten first.
+const MAX_VOICES: usize = 32;
 
 /// One measurement a client made connecting to an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,6 +84,9 @@ pub struct SpeedStats {
     pub successes: f64,
     pub last_success_ms: Option<u64>,
     updated_ms: u64,
+    /// Share (0..=1) of the failure evidence that counts: how many networks stand
+    /// behind it (see [`FAILURE_QUORUM`]). 1 for one voice's own statistics.
+    quorum: f64,
 }
 
 impl SpeedStats {
@@ -87,6 +99,7 @@ impl SpeedStats {
             successes: 0.0,
             last_success_ms: None,
             updated_ms: now_ms,
+            quorum: 1.0,
         }
     }
 
@@ -102,9 +115,10 @@ impl SpeedStats {
         }
     }
 
-    /// How much the failure rate is to be believed (0..1): a single failure is noise.
+    /// How much the failure rate is to be believed (0..1): a single failure is noise,
+    /// and failures from too few networks count for little or nothing.
     pub fn confidence(&self) -> f64 {
-        self.weight / (self.weight + 2.0)
+        self.weight / (self.weight + 2.0) * self.quorum
     }
 
     /// How much the RTT is to be believed (0..1).
@@ -112,21 +126,65 @@ impl SpeedStats {
         self.rtt_weight / (self.rtt_weight + 2.0)
     }
 
+    /// One voice's statistics after one more report (weights capped at [`VOICE_WEIGHT`]).
     fn observe(&self, ok: bool, rtt_ms: Option<f64>, now_ms: u64) -> Self {
         let mut next = self.decayed(now_ms);
-        let w = next.weight.min(MAX_WEIGHT);
+        let w = next.weight.min(VOICE_WEIGHT - 1.0);
         next.failure_rate = (next.failure_rate * w + if ok { 0.0 } else { 1.0 }) / (w + 1.0);
         next.weight = w + 1.0;
         if ok {
             next.successes += 1.0;
             next.last_success_ms = Some(now_ms);
             if let Some(rtt) = rtt_ms {
-                let rw = next.rtt_weight.min(MAX_WEIGHT);
+                let rw = next.rtt_weight.min(VOICE_WEIGHT - 1.0);
                 next.rtt_ms = (next.rtt_ms * rw + rtt) / (rw + 1.0);
                 next.rtt_weight = rw + 1.0;
             }
         }
         next
+    }
+}
+
+/// One client network's reports about one endpoint.
+#[derive(Debug, Clone, Copy)]
+struct Voice {
+    network: IpAddr,
+    stats: SpeedStats,
+}
+
+/// The bucket's view of an endpoint: every voice, each within its weight cap, with the
+/// failure evidence counted only as far as enough networks agree.
+fn aggregate(voices: &[Voice], now_ms: u64) -> SpeedStats {
+    let mut all = SpeedStats::empty(now_ms);
+    let (mut failures, mut rtt_sum, mut failing) = (0.0, 0.0, 0u32);
+    for voice in voices {
+        let v = voice.stats.decayed(now_ms);
+        all.weight += v.weight;
+        failures += v.failure_rate * v.weight;
+        all.rtt_weight += v.rtt_weight;
+        rtt_sum += v.rtt_ms * v.rtt_weight;
+        all.successes += v.successes.min(VOICE_SUCCESSES);
+        all.last_success_ms = all.last_success_ms.max(v.last_success_ms);
+        if v.weight >= 0.5 && v.failure_rate >= 0.5 {
+            failing += 1;
+        }
+    }
+    if all.weight > 0.0 {
+        all.failure_rate = failures / all.weight;
+    }
+    if all.rtt_weight > 0.0 {
+        all.rtt_ms = rtt_sum / all.rtt_weight;
+    }
+    all.quorum =
+        (f64::from(failing.saturating_sub(1)) / f64::from(FAILURE_QUORUM - 1)).clamp(0.0, 1.0);
+    all
+}
+
+/// The voice a client counts as: its IPv4 /24 or IPv6 /48.
+pub fn voice_of(client: IpAddr) -> IpAddr {
+    match client.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & 0xffff_ff00).into()),
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 80) - 1)).into()),
     }
 }
 
@@ -187,7 +245,9 @@ impl Default for SpeedLimits {
 #[derive(Default)]
 pub struct BucketStats {
     by_endpoint: ArcSwap<IpMap<Arc<ArcSwap<SpeedStats>>>>,
-    write: Mutex<()>,
+    /// The writers' side: every endpoint's voices, from which the published
+    /// statistics are computed.
+    voices: Mutex<std::collections::HashMap<IpAddr, Vec<Voice>>>,
 }
 
 impl BucketStats {
@@ -208,15 +268,38 @@ impl BucketStats {
         self.len() == 0
     }
 
-    fn observe(&self, items: &[(IpAddr, bool, Option<f64>)], now_ms: u64) {
-        let _write = self.write.lock().unwrap_or_else(|p| p.into_inner());
+    fn observe(&self, items: &[(IpAddr, bool, Option<f64>)], network: IpAddr, now_ms: u64) {
+        let mut voices = self.voices.lock().unwrap_or_else(|p| p.into_inner());
         let mut map = self.by_endpoint.load_full();
         for &(ip, ok, rtt) in items {
+            let heard = voices.entry(ip).or_default();
+            let index = match heard.iter().position(|v| v.network == network) {
+                Some(index) => index,
+                None => {
+                    if heard.len() >= MAX_VOICES {
+                        let lightest = heard
+                            .iter()
+                            .enumerate()
+                            .min_by(|a, b| {
+                                let weight = |v: &Voice| v.stats.decayed(now_ms).weight;
+                                weight(a.1).total_cmp(&weight(b.1))
+                            })
+                            .map_or(0, |(i, _)| i);
+                        heard.swap_remove(lightest);
+                    }
+                    heard.push(Voice {
+                        network,
+                        stats: SpeedStats::empty(now_ms),
+                    });
+                    heard.len() - 1
+                }
+            };
+            heard[index].stats = heard[index].stats.observe(ok, rtt, now_ms);
+            let published = Arc::new(aggregate(heard, now_ms));
             if let Some(cell) = map.get(&ip) {
-                cell.store(Arc::new(cell.load().observe(ok, rtt, now_ms)));
+                cell.store(published);
             } else {
-                let first = SpeedStats::empty(now_ms).observe(ok, rtt, now_ms);
-                Arc::make_mut(&mut map).insert(ip, Arc::new(ArcSwap::from_pointee(first)));
+                Arc::make_mut(&mut map).insert(ip, Arc::new(ArcSwap::new(published)));
             }
         }
         self.by_endpoint.store(map);
@@ -317,7 +400,7 @@ impl SpeedTable {
         let stats = self
             .buckets
             .get_with_by_ref(&bucket, || Arc::new(BucketStats::default()));
-        stats.observe(&parsed, now_ms);
+        stats.observe(&parsed, voice_of(client), now_ms);
         // Re-inserting restarts the idle clock and re-weighs the bucket by its endpoints.
         self.buckets.insert(bucket, stats);
         Ok(parsed.len())
@@ -431,6 +514,70 @@ mod tests {
         assert!(
             (stats.successes - 6.0).abs() < 1e-9,
             "the refused report left no trace"
+        );
+    }
+
+    #[test]
+    fn one_network_is_one_voice_and_cannot_sink_an_endpoint_alone() {
+        let table = SpeedTable::new(SpeedLimits {
+            per_client_items: 10_000,
+            ..SpeedLimits::default()
+        });
+        let ep: IpAddr = "192.0.2.1".parse().unwrap();
+        let failures: Vec<Sample> = (0..60).map(|_| item("192.0.2.1", None, false)).collect();
+        let penalty = |table: &SpeedTable| {
+            let stats = table.get(&Bucket::of(&telecom()), ep, 0).unwrap();
+            stats.failure_rate * stats.confidence() * 1000.0
+        };
+        // 120 failures from one address, then from every address of its /24.
+        for _ in 0..2 {
+            table
+                .record(CLIENT.parse().unwrap(), &telecom(), &failures, |_| true, 0)
+                .unwrap();
+        }
+        for host in 1..=50u8 {
+            let client = IpAddr::from([202, 96, 128, host]);
+            table
+                .record(client, &telecom(), &failures[..2], |_| true, 0)
+                .unwrap();
+        }
+        assert_eq!(penalty(&table), 0.0, "one network moves nothing");
+        let stats = table.get(&Bucket::of(&telecom()), ep, 0).unwrap();
+        assert!(stats.confidence() == 0.0 && stats.failure_rate == 1.0);
+        // A second network: half the evidence counts; a third: all of it.
+        table
+            .record(
+                "14.16.1.1".parse().unwrap(),
+                &telecom(),
+                &failures,
+                |_| true,
+                0,
+            )
+            .unwrap();
+        let two = penalty(&table);
+        assert!(two > 0.0 && two < 500.0, "{two}");
+        table
+            .record(
+                "14.17.2.2".parse().unwrap(),
+                &telecom(),
+                &failures,
+                |_| true,
+                0,
+            )
+            .unwrap();
+        let three = penalty(&table);
+        assert!(three > 700.0, "{three}");
+    }
+
+    #[test]
+    fn voices_are_slash_24_and_slash_48() {
+        assert_eq!(
+            voice_of("202.96.128.86".parse().unwrap()),
+            "202.96.128.0".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            voice_of("2001:db8:1:2::5".parse().unwrap()),
+            "2001:db8:1::".parse::<IpAddr>().unwrap()
         );
     }
 }
