@@ -147,7 +147,9 @@ impl Reloader {
             Ok((config, built, restart_required)) => {
                 let (domains, zones) = (built.model.domains().count(), built.model.zones.len());
                 self.resolver.live().reconcile_health(&built.model);
+                let orphans = self.resolver.live().overrides().orphans(&built.model);
                 self.resolver.shared_snapshot().store(Arc::new(built));
+                warn_orphans(&orphans, trigger);
                 *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
                 let epoch = self.resolver.epoch().bump();
                 metrics::counter!("httpdns_reloads_total", "result" => "ok").increment(1);
@@ -275,6 +277,19 @@ impl Reloader {
                 let _ = self.reload("file change").await;
             }
         })
+    }
+}
+
+/// A drain or disable left with nothing to apply to (a zone renamed or removed) lets
+/// traffic back into what an SRE took out: say so loudly on every reload that leaves one.
+pub fn warn_orphans(orphans: &[crate::state::Orphan], trigger: &str) {
+    metrics::gauge!("httpdns_orphaned_overrides").set(orphans.len() as f64);
+    for orphan in orphans {
+        tracing::warn!(
+            trigger,
+            %orphan,
+            "override matches nothing in the zones files: it steers no traffic (zone or endpoint renamed or removed?)"
+        );
     }
 }
 

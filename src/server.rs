@@ -113,6 +113,7 @@ impl Server {
         };
         let live = Arc::new(Live::new(Arc::clone(&epoch), state, shutdown.clone()));
         live.reconcile_health(&loaded.model);
+        crate::reload::warn_orphans(&live.overrides().orphans(&loaded.model), "start");
         let resolver = Resolver::new(Arc::new(ArcSwap::from_pointee(loaded)), epoch, live);
         let reloader = Arc::new(Reloader::new(
             options.config_path.clone(),

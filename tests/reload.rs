@@ -283,3 +283,35 @@ async fn a_reload_names_start_only_changes_and_keeps_running_the_started_values(
         "no DNS listener until a restart"
     );
 }
+
+#[tokio::test]
+async fn a_reload_that_orphans_a_drain_says_so() {
+    let (dir, path) = workspace();
+    let s = start(&path, false).await;
+    let (status, _) = s
+        .admin(
+            Method::POST,
+            "/admin/zones/gz-telecom/drain",
+            Some(serde_json::json!({"weight": 0, "reason": "fibre cut"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, zones) = s.admin(Method::GET, "/admin/zones", None).await;
+    assert_eq!(zones["orphaned_overrides"], serde_json::json!([]));
+
+    // Rename the drained zone everywhere in the zones files: the drain now matches nothing.
+    let zones_dir = dir.path().join("zones");
+    for entry in std::fs::read_dir(&zones_dir).unwrap() {
+        let file = entry.unwrap().path();
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, text.replace("gz-telecom", "gz-telecom-2")).unwrap();
+    }
+    let (status, body) = s.admin(Method::POST, "/admin/reload", None).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, zones) = s.admin(Method::GET, "/admin/zones", None).await;
+    assert_eq!(
+        zones["orphaned_overrides"],
+        serde_json::json!([{"kind": "drain", "zone": "gz-telecom"}])
+    );
+    assert!(s.metrics().await.contains("httpdns_orphaned_overrides"));
+}

@@ -70,6 +70,8 @@ pub fn record(state: &AdminState, now_ms: u64) {
         metrics::gauge!("httpdns_zone_drain_age_seconds", "zone" => name)
             .set(drain_age_seconds(&overrides, &zone.name, now_ms));
     }
+    metrics::gauge!("httpdns_orphaned_overrides")
+        .set(overrides.orphans(&snapshot.model).len() as f64);
     // A failed reload leaves the old config serving: the gauge stays 0 until one succeeds.
     let last_ok = state.reloader.last().is_none_or(|last| last.ok);
     metrics::gauge!("httpdns_reload_last_success").set(if last_ok { 1.0 } else { 0.0 });

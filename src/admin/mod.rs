@@ -427,8 +427,13 @@ async fn zones(State(state): State<AdminState>) -> Json<Value> {
         })
         .collect();
     let reload = state.reloader.status().borrow().clone();
-    let mut body =
-        json!({"epoch": state.resolver.epoch().current(), "reload": reload, "zones": zones});
+    let orphaned = overrides.orphans(&snapshot.model);
+    let mut body = json!({
+        "epoch": state.resolver.epoch().current(),
+        "reload": reload,
+        "orphaned_overrides": orphaned,
+        "zones": zones,
+    });
     if let Some(cluster) = live.state().cluster() {
         body["cluster"] = cluster.summary();
     }

@@ -130,8 +130,49 @@ impl Overrides {
         })
     }
 
+    /// Overrides that no longer match anything in `model`: drains of zones and disables
+    /// of endpoints a reload removed or renamed. They stay stored (a rename back revives
+    /// them) but steer nothing, which an operator must hear about.
+    pub fn orphans(&self, model: &crate::model::Model) -> Vec<Orphan> {
+        let drains = self
+            .drains
+            .keys()
+            .filter(|zone| model.zone_id(zone).is_none())
+            .map(|zone| Orphan::Drain { zone: zone.clone() });
+        let disables = self
+            .disabled
+            .keys()
+            .filter(|ip| {
+                !model
+                    .zones
+                    .iter()
+                    .any(|z| z.endpoints.iter().any(|e| e.ip == **ip))
+            })
+            .map(|ip| Orphan::Disable { endpoint: *ip });
+        drains.chain(disables).collect()
+    }
+
     pub fn is_disabled(&self, ip: IpAddr) -> bool {
         self.disabled.contains_key(&ip)
+    }
+}
+
+/// An override the current model has nothing for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Orphan {
+    /// A drain of a zone the zones files no longer define.
+    Drain { zone: String },
+    /// A disable of an IP that is no longer an endpoint of any zone.
+    Disable { endpoint: IpAddr },
+}
+
+impl std::fmt::Display for Orphan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Drain { zone } => write!(f, "drain of zone {zone:?}"),
+            Self::Disable { endpoint } => write!(f, "disable of endpoint {endpoint}"),
+        }
     }
 }
 
