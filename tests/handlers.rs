@@ -234,6 +234,16 @@ async fn signed_mode_covers_dns_json_as_it_covers_resolve() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
     assert_eq!(answer.json["Status"], 0);
     assert!(!answer.json["Answer"].as_array().unwrap().is_empty());
+
+    // ip= picks whose answer it is: a signature over the host alone does not cover it.
+    let uri =
+        |sign: &str| format!("/resolve?host=api.example.com&ip=202.96.128.86&t={t}&sign={sign}");
+    let answer = call(&r.public, request("GET", &uri(&sign), Body::empty())).await;
+    assert_error_shape(&answer, StatusCode::FORBIDDEN, "forbidden");
+    let with_ip = signing.sign_with_ip("api.example.com", &t, "202.96.128.86");
+    let answer = call(&r.public, request("GET", &uri(&with_ip), Body::empty())).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(answer.json["client_ip"], "202.96.128.86");
 }
 
 #[tokio::test]

@@ -230,9 +230,10 @@ async fn signed_mode_refuses_unsigned_and_expired_requests() {
 
     let t = (now + 60).to_string();
     let sign = signing.sign(hosts, &t);
+    let with_ip = signing.sign_with_ip(hosts, &t, "202.96.128.86");
     let (status, body) = s
         .get_json(&format!(
-            "/resolve?host={hosts}&t={t}&sign={sign}&ip=202.96.128.86"
+            "/resolve?host={hosts}&t={t}&sign={with_ip}&ip=202.96.128.86"
         ))
         .await;
     assert_eq!(status, 200, "{body}");

@@ -128,8 +128,9 @@ pub(super) async fn resolve(
     if let Some(signing) = &snapshot.signing {
         let now = crate::epoch::now_ms() / 1000;
         signing
-            .verify(
+            .verify_with_ip(
                 params.host.as_deref().unwrap_or(""),
+                params.ip.as_deref(),
                 params.t.as_deref(),
                 params.sign.as_deref(),
                 now,

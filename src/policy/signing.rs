@@ -55,10 +55,16 @@ impl Signing {
         }
     }
 
-    fn mac(&self, host: &str, expiry: &str) -> Hmac<Sha256> {
+    fn mac(&self, host: &str, expiry: &str, ip: Option<&str>) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret)
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         mac.update(host.as_bytes());
+        if let Some(ip) = ip {
+            // `ip=` picks whose answer this is: it must be as signed as the host. It
+            // joins the host part, so a signer of (subject, t) signs it unchanged.
+            mac.update(b"\n");
+            mac.update(ip.as_bytes());
+        }
         mac.update(b"\n");
         mac.update(expiry.as_bytes());
         mac
@@ -66,13 +72,33 @@ impl Signing {
 
     /// The signature for `host` and `expiry` (what clients compute).
     pub fn sign(&self, host: &str, expiry: &str) -> String {
-        hex::encode(self.mac(host, expiry).finalize().into_bytes())
+        hex::encode(self.mac(host, expiry, None).finalize().into_bytes())
+    }
+
+    /// The signature of a request that also names the client with `ip=`:
+    /// HMAC(secret, host + "\n" + ip + "\n" + t).
+    pub fn sign_with_ip(&self, host: &str, expiry: &str, ip: &str) -> String {
+        hex::encode(self.mac(host, expiry, Some(ip)).finalize().into_bytes())
     }
 
     /// Checks `t` and `sign` for the raw `host` parameter at `now` (unix seconds).
     pub fn verify(
         &self,
         host: &str,
+        t: Option<&str>,
+        sign: Option<&str>,
+        now: u64,
+    ) -> Result<(), String> {
+        self.verify_with_ip(host, None, t, sign, now)
+    }
+
+    /// [`Self::verify`] for a request that may carry `ip=` (raw, as sent): when it does,
+    /// the signature must cover it too, so a signed URL cannot be replayed for another
+    /// client's answer.
+    pub fn verify_with_ip(
+        &self,
+        host: &str,
+        ip: Option<&str>,
         t: Option<&str>,
         sign: Option<&str>,
         now: u64,
@@ -93,7 +119,7 @@ impl Signing {
             ));
         }
         let signature = hex::decode(sign).map_err(|_| "sign is not hex".to_string())?;
-        self.mac(host, t)
+        self.mac(host, t, ip)
             .verify_slice(&signature)
             .map_err(|_| "bad signature".to_string())
     }

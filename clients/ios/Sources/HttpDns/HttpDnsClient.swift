@@ -367,7 +367,9 @@ public final class HttpDnsClient: Sendable {
     }
 
     private func resolveURL(_ idx: Int, _ hosts: [String]) -> URL? {
-        let hostParam = hosts.joined(separator: ",")
+        let hostsParam = hosts.joined(separator: ",")
+        // With ip=, the server signs host + "\n" + ip + "\n" + t: the subject grows.
+        let hostParam = config.clientIp.map { hostsParam + "\n" + $0 } ?? hostsParam
         var q = "host=" + hosts.map(HttpDnsClient.enc).joined(separator: ",") + "&type=" + HttpDnsClient.enc(queryType())
         if let ip = config.clientIp { q += "&ip=" + HttpDnsClient.enc(ip) }
         if config.tokenProvider != nil || config.secret != nil {

@@ -670,7 +670,8 @@ public final class HttpDnsClient implements Closeable {
         q.append("&type=").append(enc(queryType()));
         if (cfg.clientIp != null) q.append("&ip=").append(enc(cfg.clientIp));
         if (cfg.tokenProvider != null || cfg.secret != null) {
-            String hostParam = joinHosts(hosts);
+            // With ip=, the server signs host + "\n" + ip + "\n" + t: the subject grows.
+            String hostParam = cfg.clientIp == null ? joinHosts(hosts) : joinHosts(hosts) + "\n" + cfg.clientIp;
             // Signed with the server's idea of now: a device clock off by minutes still gets answers.
             long t = (clock.nowMillis() + clockSkewMs) / 1000 + cfg.signValiditySeconds;
             String sign = cfg.tokenProvider != null ? cfg.tokenProvider.sign(hostParam, t)

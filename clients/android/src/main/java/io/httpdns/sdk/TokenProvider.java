@@ -6,7 +6,8 @@ package io.httpdns.sdk;
  */
 public interface TokenProvider {
     /**
-     * @param hostParam the exact {@code host} query value that will be sent (comma-joined for a batch)
+     * @param hostParam the exact {@code host} query value that will be sent (comma-joined for a batch);
+     *                  with a configured client IP ({@code ip=}), that value + "\n" + the IP
      * @param expiry    the {@code t} value: Unix expiry time in seconds
      * @return lowercase hex HMAC-SHA256(secret, hostParam + "\n" + expiry), or null to send unsigned
      */

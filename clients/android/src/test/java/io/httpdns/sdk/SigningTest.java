@@ -66,6 +66,21 @@ public class SigningTest {
     }
 
     @Test
+    public void anExplicitClientIpIsSignedToo() throws Exception {
+        // The server signs host + "\n" + ip + "\n" + t when ip= is sent.
+        HttpDnsClient client = new HttpDnsClient(TestSupport.config(clock, new FakeSystemDns(), server.address())
+                .secret("s3cret").clientIp("202.96.128.86").build());
+        try {
+            client.resolveBatch(Arrays.asList("api.example.com"));
+            Map<String, String> q = server.lastQuery();
+            assertEquals("202.96.128.86", q.get("ip"));
+            assertEquals(hmacHex("s3cret", "api.example.com\n202.96.128.86\n1764089300"), q.get("sign"));
+        } finally {
+            client.close();
+        }
+    }
+
+    @Test
     public void tokenProviderSignsWithoutSecret() throws Exception {
         final CopyOnWriteArrayList<String> calls = new CopyOnWriteArrayList<String>();
         HttpDnsClient client = new HttpDnsClient(TestSupport.config(clock, new FakeSystemDns(), server.address())
