@@ -222,6 +222,10 @@ impl Reloader {
             .filter_map(|f| f.parent().map(Path::to_path_buf))
             .collect();
         dirs.push(zones_dir.clone());
+        // The zones directory itself may be replaced (renamed over): its parent sees that.
+        if let Some(parent) = zones_dir.parent() {
+            dirs.push(parent.to_path_buf());
+        }
         dirs.sort();
         dirs.dedup();
         files.insert(zones_dir);
@@ -233,8 +237,14 @@ impl Reloader {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
         let (dirs, files) = self.watched();
         let zones_dir = absolute(&self.config().zones_dir);
+        let watched_dirs: HashSet<PathBuf> = dirs.iter().cloned().collect();
         let relevant = move |path: &Path| {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            // Kubernetes ConfigMaps (and other atomic publishers) swap a `..data` symlink
+            // in the watched directory; the files themselves never change.
+            if name == "..data" {
+                return path.parent().is_some_and(|dir| watched_dirs.contains(dir));
+            }
             if name.ends_with(".tmp") || name.starts_with('.') {
                 return false;
             }
@@ -261,7 +271,6 @@ impl Reloader {
             }
         }
         tokio::spawn(async move {
-            let _watcher = watcher;
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
@@ -275,6 +284,14 @@ impl Reloader {
                     }
                 }
                 let _ = self.reload("file change").await;
+                // A directory replaced by another of the same name is a new inode: watch
+                // the paths again so the new one is followed.
+                for dir in &dirs {
+                    let _ = watcher.unwatch(dir);
+                    if let Err(error) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+                        tracing::warn!(dir = %dir.display(), %error, "cannot watch");
+                    }
+                }
             }
         })
     }

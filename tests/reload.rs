@@ -315,3 +315,81 @@ async fn a_reload_that_orphans_a_drain_says_so() {
     );
     assert!(s.metrics().await.contains("httpdns_orphaned_overrides"));
 }
+
+#[tokio::test]
+async fn the_watcher_follows_a_zones_directory_replaced_by_another() {
+    let (dir, path) = workspace();
+    let s = start(&path, true).await;
+    let zones = dir.path().join("zones");
+    let fresh = dir.path().join("zones.new");
+    std::fs::create_dir(&fresh).unwrap();
+    for entry in std::fs::read_dir(&zones).unwrap() {
+        let file = entry.unwrap().path();
+        std::fs::copy(&file, fresh.join(file.file_name().unwrap())).unwrap();
+    }
+    retarget_img_telecom(&fresh, "bj-unicom");
+    std::fs::rename(&zones, dir.path().join("zones.old")).unwrap();
+    std::fs::rename(&fresh, &zones).unwrap();
+    let moved = common::wait_until(Duration::from_secs(10), || async {
+        s.zone_for("img.example.com", "202.96.128.86").await.0 == "bj-unicom"
+    })
+    .await;
+    assert!(moved.is_some(), "the replaced directory was not reloaded");
+    // An edit inside the new directory is seen too: the watch followed it.
+    let file = zones.join("img.example.com.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replacen("zone = \"bj-unicom\"", "zone = \"sh-bgp\"", 1),
+    )
+    .unwrap();
+    let edited = common::wait_until(Duration::from_secs(10), || async {
+        s.zone_for("img.example.com", "202.96.128.86").await.0 == "sh-bgp"
+    })
+    .await;
+    assert!(edited.is_some(), "an edit in the new directory went unseen");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_watcher_follows_a_configmap_style_symlink_swap() {
+    use std::os::unix::fs::symlink;
+    let (dir, path) = workspace();
+    // Lay the zones out as a Kubernetes ConfigMap volume: versioned directories, a
+    // `..data` symlink to the current one, and each file a symlink through `..data`.
+    let zones = dir.path().join("zones");
+    let v1 = zones.join("..v1");
+    std::fs::create_dir(&v1).unwrap();
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&zones).unwrap() {
+        let file = entry.unwrap().path();
+        if file.is_file() {
+            let name = file.file_name().unwrap().to_owned();
+            std::fs::rename(&file, v1.join(&name)).unwrap();
+            names.push(name);
+        }
+    }
+    symlink("..v1", zones.join("..data")).unwrap();
+    for name in &names {
+        symlink(Path::new("..data").join(name), zones.join(name)).unwrap();
+    }
+    let s = start(&path, true).await;
+    assert_eq!(
+        s.zone_for("img.example.com", "202.96.128.86").await.0,
+        "gz-telecom"
+    );
+    // Publish a new version the way the kubelet does: new directory, new symlink, rename.
+    let v2 = zones.join("..v2");
+    std::fs::create_dir(&v2).unwrap();
+    for name in &names {
+        std::fs::copy(v1.join(name), v2.join(name)).unwrap();
+    }
+    retarget_img_telecom(&v2, "bj-unicom");
+    symlink("..v2", zones.join("..data_tmp")).unwrap();
+    std::fs::rename(zones.join("..data_tmp"), zones.join("..data")).unwrap();
+    let moved = common::wait_until(Duration::from_secs(10), || async {
+        s.zone_for("img.example.com", "202.96.128.86").await.0 == "bj-unicom"
+    })
+    .await;
+    assert!(moved.is_some(), "the ..data swap was not reloaded");
+}
