@@ -13,7 +13,7 @@ use ipnetwork::IpNetwork;
 
 use crate::config::{ConfigError, Limits, ServerConfig, zones};
 use crate::geoip::{GeoDb, GeoIpError};
-use crate::model::{CidrSet, Domain, Model, ModelError, ZoneId};
+use crate::model::{CidrSet, Domain, Model, ModelError, ScopeMap, ZoneId};
 use crate::policy::{ApexError, DnsPolicy, Signing};
 use crate::scheduler::AnswerLimits;
 use metrics::Counter;
@@ -29,6 +29,9 @@ pub struct Snapshot {
     pub signing: Option<Signing>,
     /// Apexes, ECS trust and UDP size for the DNS fronts.
     pub dns: DnsPolicy,
+    /// Where rules and geo overrides draw lines finer than /24 (/48): the narrowest ECS
+    /// scope a steered DNS answer may carry for a client.
+    pub ecs_scopes: ScopeMap,
     /// `httpdns_answers_total` handles for this model's domains.
     pub answer_counters: AnswerCounters,
 }
@@ -36,7 +39,12 @@ pub struct Snapshot {
 impl Snapshot {
     /// A snapshot without request signing and with the default DNS policy (no apexes).
     pub fn new(model: Model, geo: GeoDb, limits: Limits, trusted_proxies: CidrSet) -> Self {
+        let mut ecs_scopes = model.cidr_scopes().clone();
+        for network in geo.override_networks() {
+            ecs_scopes.add_network(network);
+        }
         Self {
+            ecs_scopes,
             answer_counters: AnswerCounters::new(model.domain_count()),
             model,
             geo,

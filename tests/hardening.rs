@@ -258,3 +258,60 @@ async fn small_refusals_are_json_with_the_right_status() {
         .await;
     assert_eq!((status, json["error"].as_str()), (400, Some("bad_request")));
 }
+
+#[tokio::test]
+async fn ecs_scope_is_no_wider_than_the_finest_rule_that_could_change_the_answer() {
+    use hickory_proto::op::{Edns, Message, Query};
+    use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+    use hickory_proto::rr::{Name, RecordType};
+    let zones = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(common::repo().join("zones")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if path.file_name().unwrap() == "api.example.com.toml" {
+            // One address of a Guangdong telecom /24 goes to another zone.
+            text = text.replacen(
+                "[[domain.rule]]\nname = \"office\"",
+                "[[domain.rule]]\nname = \"vip\"\ncidr = [\"202.96.128.77/32\"]\nzone = \"hk-overseas\"\n\n[[domain.rule]]\nname = \"office\"",
+                1,
+            );
+        }
+        std::fs::write(zones.path().join(path.file_name().unwrap()), text).unwrap();
+    }
+    let zones_dir = zones.path().to_path_buf();
+    let s = start(move |c| c.zones_dir = zones_dir).await;
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let scope_for = |client: &'static str, source: u8| {
+        let socket = &socket;
+        let server = s.server.dns_addr.unwrap();
+        async move {
+            let mut message = Message::query();
+            message.add_query(Query::query(
+                Name::from_ascii("api.example.com.").unwrap(),
+                RecordType::A,
+            ));
+            let mut edns = Edns::new();
+            let subnet = ClientSubnet::new(client.parse().unwrap(), source, 0);
+            edns.options_mut().insert(EdnsOption::Subnet(subnet));
+            message.set_edns(edns);
+            socket
+                .send_to(&message.to_vec().unwrap(), server)
+                .await
+                .unwrap();
+            let mut buf = [0u8; 2048];
+            let (n, _) = tokio::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buf))
+                .await
+                .expect("answered")
+                .unwrap();
+            let reply = Message::from_vec(&buf[..n]).unwrap();
+            match reply.edns.as_ref().and_then(|e| e.option(EdnsCode::Subnet)) {
+                Some(EdnsOption::Subnet(subnet)) => subnet.scope_prefix(),
+                other => panic!("no ECS echo: {other:?}"),
+            }
+        }
+    };
+    assert_eq!(scope_for("202.96.128.77", 32).await, 32);
+    assert_eq!(scope_for("202.96.128.1", 32).await, 26);
+    assert_eq!(scope_for("123.125.81.6", 32).await, 24);
+    assert_eq!(scope_for("::ffff:123.125.81.6", 128).await, 120);
+}

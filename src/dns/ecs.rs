@@ -12,10 +12,11 @@ use hickory_proto::rr::rdata::opt::ClientSubnet;
 
 use crate::model::CidrSet;
 
-/// Scope we claim for steered answers: our decisions (IP database ranges, rule CIDRs,
-/// drain slots) do not get finer than a /24 or a /48.
-pub const SCOPE_V4: u8 = 24;
-pub const SCOPE_V6: u8 = 48;
+/// The least scope we claim for steered answers: sticky drain slots and IP database
+/// ranges do not get finer than a /24 or a /48. Rule CIDRs and geo overrides that draw
+/// finer lines make it narrower for the clients near them (`Snapshot::ecs_scopes`).
+pub const SCOPE_V4: u8 = crate::model::BASE_SCOPE_V4;
+pub const SCOPE_V6: u8 = crate::model::BASE_SCOPE_V6;
 
 /// What ECS decided for one query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,16 +28,24 @@ pub struct Steering {
 }
 
 impl Steering {
-    /// The response option: the client's source prefix, and `scope` when the answer
-    /// depends on the client (0 when it does not).
-    pub fn response_option(&self, depends_on_client: bool) -> Option<ClientSubnet> {
+    /// The response option: the client's source prefix, and when the answer depends
+    /// on the client, the scope `scopes` gives for the steering address (0 when it does
+    /// not). An IPv4 client carried in an IPv4-mapped IPv6 option gets its IPv4 scope
+    /// in IPv6 bits (96 + n), never an IPv6 /48 that would span all of IPv4.
+    pub fn response_option(
+        &self,
+        depends_on_client: bool,
+        scopes: &crate::model::ScopeMap,
+    ) -> Option<ClientSubnet> {
         let echo = self.echo?;
         let scope = if !depends_on_client || echo.source_prefix() == 0 {
             0
-        } else if echo.addr().is_ipv4() {
-            SCOPE_V4
         } else {
-            SCOPE_V6
+            let scope = scopes.scope(self.client_ip);
+            match echo.addr() {
+                IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => 96 + scope,
+                _ => scope,
+            }
         };
         Some(ClientSubnet::new(echo.addr(), echo.source_prefix(), scope))
     }
@@ -109,12 +118,17 @@ mod tests {
         let ecs = ClientSubnet::new(ip("202.96.128.77"), 24, 0);
         let s = steering(Some(&ecs), ip("127.0.0.1"), &trusted());
         assert_eq!(s.client_ip, ip("202.96.128.0"));
-        let echo = s.response_option(true).unwrap();
+        let echo = s.response_option(true, &Default::default()).unwrap();
         assert_eq!(
             (echo.addr(), echo.source_prefix(), echo.scope_prefix()),
             (ip("202.96.128.0"), 24, SCOPE_V4)
         );
-        assert_eq!(s.response_option(false).unwrap().scope_prefix(), 0);
+        assert_eq!(
+            s.response_option(false, &Default::default())
+                .unwrap()
+                .scope_prefix(),
+            0
+        );
     }
 
     #[test]
@@ -122,7 +136,7 @@ mod tests {
         let ecs = ClientSubnet::new(ip("202.96.128.0"), 24, 0);
         let s = steering(Some(&ecs), ip("198.51.100.7"), &trusted());
         assert_eq!(s.client_ip, ip("198.51.100.7"));
-        assert_eq!(s.response_option(true), None);
+        assert_eq!(s.response_option(true, &Default::default()), None);
     }
 
     #[test]
@@ -130,7 +144,12 @@ mod tests {
         let ecs = ClientSubnet::new(ip("0.0.0.0"), 0, 0);
         let s = steering(Some(&ecs), ip("::ffff:127.0.0.1"), &trusted());
         assert_eq!(s.client_ip, ip("127.0.0.1"));
-        assert_eq!(s.response_option(true).unwrap().scope_prefix(), 0);
+        assert_eq!(
+            s.response_option(true, &Default::default())
+                .unwrap()
+                .scope_prefix(),
+            0
+        );
     }
 
     #[test]
@@ -139,5 +158,29 @@ mod tests {
         assert_eq!(mask(ip("2001:db8:ffff::1"), 36), ip("2001:db8:f000::"));
         assert_eq!(mask(ip("1.2.3.4"), 0), ip("0.0.0.0"));
         assert_eq!(mask(ip("1.2.3.4"), 32), ip("1.2.3.4"));
+    }
+
+    #[test]
+    fn scope_follows_the_finest_rule_near_the_client_and_mapped_sources_stay_ipv4() {
+        let mut scopes = crate::model::ScopeMap::default();
+        scopes.add_network(&"202.96.128.77/32".parse().unwrap());
+        let scope = |addr: IpAddr, source: u8| {
+            let ecs = ClientSubnet::new(addr, source, 0);
+            let s = steering(Some(&ecs), ip("127.0.0.1"), &trusted());
+            s.response_option(true, &scopes).unwrap().scope_prefix()
+        };
+        assert_eq!(
+            scope(ip("202.96.128.77"), 32),
+            32,
+            "a /32 rule: a /32 answer"
+        );
+        assert_eq!(scope(ip("202.96.128.5"), 32), 26);
+        assert_eq!(scope(ip("8.8.8.8"), 24), 24);
+        assert_eq!(
+            scope(ip("::ffff:8.8.8.8"), 120),
+            120,
+            "IPv4-mapped: 96 + 24, not /48"
+        );
+        assert_eq!(scope(ip("2001:db8::1"), 56), 48);
     }
 }

@@ -161,7 +161,8 @@ impl DnsHandler {
         if request.edns.is_some() {
             let mut edns = Edns::new();
             edns.set_max_payload(policy.udp_max_payload);
-            if let Some(subnet) = steering.response_option(depends_on_client) {
+            let scopes = &started.snapshot().ecs_scopes;
+            if let Some(subnet) = steering.response_option(depends_on_client, scopes) {
                 edns.options_mut().insert(EdnsOption::Subnet(subnet));
             }
             response.set_edns(edns);

@@ -159,6 +159,11 @@ impl GeoDb {
         })
     }
 
+    /// The networks the operator's overrides name (none without an overrides file).
+    pub fn override_networks(&self) -> &[ipnetwork::IpNetwork] {
+        self.overrides.as_ref().map_or(&[], Overrides::networks)
+    }
+
     /// Lays the operator's overrides file (`[geoip] overrides`) over this database.
     pub fn with_overrides(mut self, path: Option<&Path>) -> Result<Self, GeoIpError> {
         self.overrides = path.map(Overrides::load).transpose()?;

@@ -16,6 +16,8 @@ use super::{FlatRecord, Geo, GeoIpError, carrier, decode, non_empty, province};
 /// The compiled overrides file.
 pub struct Overrides {
     reader: Reader<Vec<u8>>,
+    /// The rows' networks: where overrides draw lines (ECS scopes must respect them).
+    networks: Vec<ipnetwork::IpNetwork>,
 }
 
 impl Overrides {
@@ -23,9 +25,20 @@ impl Overrides {
     pub fn load(path: &Path) -> Result<Self, GeoIpError> {
         let text = super::read_file(path)?;
         let bytes = super::build::csv::build_overrides(text.as_slice(), path)?;
+        // The builder validated every row; the first column of each is its network.
+        let networks = String::from_utf8_lossy(&text)
+            .lines()
+            .filter_map(|line| line.split(',').next()?.trim().parse().ok())
+            .collect();
         Ok(Self {
             reader: super::reader_from_bytes(bytes, path)?,
+            networks,
         })
+    }
+
+    /// Every overridden network.
+    pub fn networks(&self) -> &[ipnetwork::IpNetwork] {
+        &self.networks
     }
 
     /// Replaces the fields of `geo` that the most specific override covering `ip` gives.

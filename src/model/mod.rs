@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use ipnetwork::IpNetwork;
 
-pub use cidr::CidrSet;
+pub use cidr::{BASE_SCOPE_V4, BASE_SCOPE_V6, CidrSet, ScopeMap};
 pub use health_check::{HealthCheck, Probe};
 pub use ip_map::{IpHasher, IpMap};
 
@@ -219,9 +219,16 @@ pub struct Model {
     /// Every proper parent name of a domain (`example.com` for `api.example.com`): such
     /// names exist in DNS even without records of their own (RFC 8020).
     parents: HashSet<Box<str>>,
+    /// Where rule CIDRs draw lines inside a /24 (/48): what bounds an ECS scope.
+    cidr_scopes: ScopeMap,
 }
 
 impl Model {
+    /// The boundaries rule CIDRs draw inside a /24 (/48), for ECS scopes.
+    pub fn cidr_scopes(&self) -> &ScopeMap {
+        &self.cidr_scopes
+    }
+
     pub fn zone_id(&self, name: &str) -> Option<ZoneId> {
         self.zone_ids.get(name).copied()
     }
@@ -322,6 +329,9 @@ impl Model {
                     }
                 }
             }
+        }
+        for conditions in &interner.conditions {
+            model.cidr_scopes.add_set(&conditions.cidrs);
         }
         model.parents = model
             .domains
