@@ -78,13 +78,7 @@ impl ConnectionLimits {
 
 /// The unit one client is counted by: an IPv4 address, or an IPv6 /64.
 pub fn client_network(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(bits.into())
-        }
-        v4 => v4,
-    }
+    crate::model::network_of(ip.to_canonical(), 32, 64)
 }
 
 /// A connection's claim on its listener's capacity; released when dropped.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
-use crate::http::json_body;
+use crate::http::{json_body, require_content_type};
 use crate::model::normalize_host;
 use crate::policy::client_ip::client_ip;
 use crate::speed::{ReportError, Sample};
@@ -54,30 +54,15 @@ fn samples(items: &[ReportItem]) -> Result<Vec<Sample>, ApiError> {
         .collect()
 }
 
-/// A report must say it is JSON: a browser page can then not post one without a CORS
-/// preflight (a form or `text/plain` fetch is a "simple request" that skips it).
-fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
-    let content_type = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if essence.eq_ignore_ascii_case("application/json") {
-        Ok(())
-    } else {
-        Err(ApiError::UnsupportedMediaType(format!(
-            "content type {content_type:?} is not application/json"
-        )))
-    }
-}
-
 pub(super) async fn report(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    require_json(&headers)?;
+    // Must say it is JSON: a browser page then cannot post a report without a CORS
+    // preflight (a form or `text/plain` fetch is a "simple request" that skips it).
+    require_content_type(&headers, "application/json")?;
     let report: ReportBody = json_body(body, app.max_body_bytes).await?;
     let samples = samples(&report.reports)?;
     let request = app.resolver.request();

@@ -29,7 +29,7 @@ use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use serde::{Deserialize, Serialize};
 
 use super::handler::{DnsHandler, Reply, parse_name};
-use crate::http::{ApiError, EPOCH_HEADER, read_body};
+use crate::http::{ApiError, EPOCH_HEADER, read_body, require_content_type};
 use crate::policy::client_ip::client_ip;
 use crate::resolver::Request;
 
@@ -143,16 +143,7 @@ async fn doh_post(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case(DNS_MESSAGE) {
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "content type {content_type:?} is not {DNS_MESSAGE}"
-        )));
-    }
+    require_content_type(&headers, DNS_MESSAGE)?;
     let body = read_body(body, max_query_bytes).await?;
     let request = handler.resolver().request();
     let client = client(&request, peer, &headers);

@@ -6,11 +6,11 @@
 //! transport knows — steers, exactly as `/resolve` would. A trusted source prefix of 0
 //! means "do not use my clients' address": the peer steers and the echo says scope 0.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use hickory_proto::rr::rdata::opt::ClientSubnet;
 
-use crate::model::CidrSet;
+use crate::model::{CidrSet, network_of};
 
 /// The least scope we claim for steered answers: sticky drain slots and IP database
 /// ranges do not get finer than a /24 or a /48. Rule CIDRs and geo overrides that draw
@@ -67,7 +67,7 @@ pub fn steering(option: Option<&ClientSubnet>, client: IpAddr, trusted: &CidrSet
         };
     }
     let source = option.source_prefix();
-    let address = mask(option.addr(), source);
+    let address = network_of(option.addr(), source, source);
     let echo = Some(ClientSubnet::new(address, source, 0));
     if source == 0 {
         return Steering {
@@ -78,26 +78,6 @@ pub fn steering(option: Option<&ClientSubnet>, client: IpAddr, trusted: &CidrSet
     Steering {
         client_ip: address.to_canonical(),
         echo,
-    }
-}
-
-/// Zeroes the bits past `prefix` (the wire format leaves the last octet's tail free).
-fn mask(address: IpAddr, prefix: u8) -> IpAddr {
-    match address {
-        IpAddr::V4(v4) => {
-            let bits = u32::from(v4);
-            let keep = u32::MAX
-                .checked_shl(32 - u32::from(prefix.min(32)))
-                .unwrap_or(0);
-            IpAddr::V4(Ipv4Addr::from(bits & keep))
-        }
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6);
-            let keep = u128::MAX
-                .checked_shl(128 - u32::from(prefix.min(128)))
-                .unwrap_or(0);
-            IpAddr::V6(Ipv6Addr::from(bits & keep))
-        }
     }
 }
 
@@ -154,10 +134,13 @@ mod tests {
 
     #[test]
     fn odd_prefixes_are_masked() {
-        assert_eq!(mask(ip("10.255.255.255"), 9), ip("10.128.0.0"));
-        assert_eq!(mask(ip("2001:db8:ffff::1"), 36), ip("2001:db8:f000::"));
-        assert_eq!(mask(ip("1.2.3.4"), 0), ip("0.0.0.0"));
-        assert_eq!(mask(ip("1.2.3.4"), 32), ip("1.2.3.4"));
+        assert_eq!(network_of(ip("10.255.255.255"), 9, 9), ip("10.128.0.0"));
+        assert_eq!(
+            network_of(ip("2001:db8:ffff::1"), 36, 36),
+            ip("2001:db8:f000::")
+        );
+        assert_eq!(network_of(ip("1.2.3.4"), 0, 0), ip("0.0.0.0"));
+        assert_eq!(network_of(ip("1.2.3.4"), 32, 32), ip("1.2.3.4"));
     }
 
     #[test]

@@ -52,6 +52,26 @@ fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
+/// Refuses (415) a request whose `Content-Type` is not `expected` (parameters such as
+/// `charset` aside, any case).
+pub fn require_content_type(
+    headers: &axum::http::HeaderMap,
+    expected: &str,
+) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case(expected) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "content type {content_type:?} is not {expected}"
+        )))
+    }
+}
+
 /// Parses a query string (`RawQuery`) into `T`: a repeated, unknown-typed or malformed
 /// parameter is a 400 in the JSON error shape, never axum's plain-text rejection.
 pub fn query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {

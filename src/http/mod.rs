@@ -12,7 +12,7 @@ mod error;
 pub mod rate_limit;
 pub mod serve;
 
-pub use body::{json_body, optional_json_body, parse_ip, query, read_body};
+pub use body::{json_body, optional_json_body, parse_ip, query, read_body, require_content_type};
 pub use error::ApiError;
 
 /// Name of the header carrying the steering epoch on every answer.

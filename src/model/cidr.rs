@@ -128,6 +128,26 @@ mod tests {
     }
 }
 
+/// The network `ip` lies in, keeping `v4_bits` leading bits of an IPv4 address or
+/// `v6_bits` of an IPv6 one (more than the family has keeps them all). The family is kept
+/// as given: canonicalize first where an IPv4-mapped address should count as IPv4.
+pub fn network_of(ip: IpAddr, v4_bits: u8, v6_bits: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let keep = u32::MAX
+                .checked_shl(32 - u32::from(v4_bits.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4((u32::from(v4) & keep).into())
+        }
+        IpAddr::V6(v6) => {
+            let keep = u128::MAX
+                .checked_shl(128 - u32::from(v6_bits.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & keep).into())
+        }
+    }
+}
+
 /// Where answers may change inside a client's /24 (IPv6 /48): every boundary of a CIDR
 /// range a rule or override draws there. An answer steered by a client's address may
 /// be cached by a resolver for the whole ECS scope it carries, so the scope must be

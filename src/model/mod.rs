@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use ipnetwork::IpNetwork;
 
-pub use cidr::{BASE_SCOPE_V4, BASE_SCOPE_V6, CidrSet, ScopeMap};
+pub use cidr::{BASE_SCOPE_V4, BASE_SCOPE_V6, CidrSet, ScopeMap, network_of};
 pub use health_check::{HealthCheck, Probe};
 pub use ip_map::{IpHasher, IpMap};
 

@@ -10,7 +10,7 @@
 //! evicted early by the bound comes back full, which favours that client, never hurts
 //! another. The fronts decide what "over the limit" means (HTTP 429, DNS slip).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,18 +42,7 @@ const NETWORK: Prefix = Prefix { v4: 24, v6: 48 };
 
 /// The address `ip` falls under when keeping only `prefix` bits.
 fn key(ip: IpAddr, prefix: Prefix) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix.v4)).unwrap_or(0);
-            IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask))
-        }
-        IpAddr::V6(v6) => {
-            let mask = u128::MAX
-                .checked_shl(128 - u32::from(prefix.v6))
-                .unwrap_or(0);
-            IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
-        }
-    }
+    crate::model::network_of(ip.to_canonical(), prefix.v4, prefix.v6)
 }
 
 /// One table of buckets, keyed by `prefix`.

@@ -182,10 +182,7 @@ fn aggregate(voices: &[Voice], now_ms: u64) -> SpeedStats {
 
 /// The voice a client counts as: its IPv4 /24 or IPv6 /48.
 pub fn voice_of(client: IpAddr) -> IpAddr {
-    match client.to_canonical() {
-        IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & 0xffff_ff00).into()),
-        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 80) - 1)).into()),
-    }
+    crate::model::network_of(client.to_canonical(), 24, 48)
 }
 
 /// What the ranking knows of an endpoint for one bucket: its statistics (if any client
