@@ -17,6 +17,7 @@
 
 pub mod accept;
 pub mod admin;
+pub mod answer_cache;
 pub mod api;
 pub mod cluster;
 pub mod config;

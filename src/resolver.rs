@@ -8,6 +8,7 @@
 //! through it. Fronts parse their wire format, call this, and render; none of them
 //! reaches into the scheduler or the live tables, so every door steers the same way.
 
+use std::cell::OnceCell;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,12 +16,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::Guard;
 use serde::Serialize;
 
+use crate::answer_cache::{AnswerCache, ClientNetwork, Generation};
 use crate::epoch::Epoch;
 use crate::geoip::Geo;
 use crate::health::{HealthChecks, HealthMap};
 use crate::model::{Domain, Endpoint, Model, ZoneId};
 use crate::scheduler::ranking::{self, Cost, Evidence};
-use crate::scheduler::{self, Decision, Families, LiveView, Query, SkipReason};
+use crate::scheduler::{self, Decision, Families, LiveView, Plan, Query, SkipReason};
 use crate::snapshot::{SharedSnapshot, Snapshot};
 use crate::speed::{Bucket, BucketStats, ReportError, Sample, SpeedTable};
 use crate::state::{Overrides, StateStore};
@@ -132,6 +134,7 @@ pub struct Resolver {
     snapshot: SharedSnapshot,
     epoch: Arc<Epoch>,
     live: Arc<Live>,
+    answers: Arc<AnswerCache>,
 }
 
 /// One request's snapshot: everything a front checks before it knows the client
@@ -147,24 +150,37 @@ impl<'r> Request<'r> {
         &self.snapshot
     }
 
-    /// The context for answering `client_ip`: its geo, looked up once, and the live
-    /// state as of now. Every decision of the request goes through it.
+    /// The context for answering `client_ip`: its geo (from the answer cache, or looked
+    /// up once), the generation cached answers must match, and the live state, read
+    /// once if a decision has to be made afresh. Every decision of the request goes
+    /// through it.
     pub fn for_client(&self, client_ip: IpAddr) -> RequestContext<'_> {
         let snapshot: &Snapshot = &self.snapshot;
-        let geo = snapshot.geo.lookup(client_ip);
-        let live = &self.resolver.live;
+        let resolver = self.resolver;
+        // Read before any live state: writers publish their state, then bump these, so
+        // a decision tagged with them can only be older than the state it read.
+        let generation = Generation {
+            snapshot: snapshot.generation,
+            epoch: resolver.epoch.current(),
+            speed: resolver.live.speed.revision(),
+        };
+        let prefix = snapshot
+            .ecs_scopes
+            .scope(client_ip)
+            .max(snapshot.geo.precision(client_ip));
+        let client = ClientNetwork::of(client_ip, prefix);
+        let geo = resolver.answers.geo(client, snapshot.generation, || {
+            snapshot.geo.lookup(client_ip)
+        });
         RequestContext {
-            resolver: self.resolver,
+            resolver,
             snapshot,
             client_ip,
-            live: LiveSnapshot {
-                model: &snapshot.model,
-                health: live.health.snapshot(),
-                overrides: live.state.current(),
-                speed: live.speed.bucket(&Bucket::of(&geo)),
-                now_ms: crate::epoch::now_ms(),
-            },
+            client,
+            generation,
+            now_ms: crate::epoch::now_ms(),
             geo,
+            live: OnceCell::new(),
         }
     }
 }
@@ -175,8 +191,13 @@ pub struct RequestContext<'a> {
     resolver: &'a Resolver,
     snapshot: &'a Snapshot,
     client_ip: IpAddr,
-    geo: Geo,
-    live: LiveSnapshot<'a>,
+    /// The clients that share this one's decisions (the answer cache's key).
+    client: ClientNetwork,
+    generation: Generation,
+    now_ms: u64,
+    geo: Arc<Geo>,
+    /// Read on the first decision the cache cannot answer.
+    live: OnceCell<LiveSnapshot<'a>>,
 }
 
 impl RequestContext<'_> {
@@ -197,14 +218,24 @@ impl RequestContext<'_> {
     pub fn decide(&self, host: &str, families: Families) -> Option<Decision> {
         let snapshot = self.snapshot;
         let domain = snapshot.model.domain(host)?;
-        let decision = decide_with(
-            snapshot,
-            &self.live,
-            domain,
-            &self.geo,
-            self.client_ip,
+        let plan = self.resolver.answers.plan(
+            self.client,
+            domain.id,
             families,
+            self.generation,
+            self.now_ms,
+            || {
+                plan_with(
+                    snapshot,
+                    self.live(),
+                    domain,
+                    &self.geo,
+                    self.client_ip,
+                    families,
+                )
+            },
         );
+        let decision = plan.draw(&mut fastrand::Rng::with_seed(fastrand::u64(..)));
         snapshot.answer_counters.increment(
             &snapshot.model,
             domain,
@@ -215,13 +246,27 @@ impl RequestContext<'_> {
             self.resolver
                 .live
                 .failovers
-                .record(&snapshot.model.zone(decision.home).name, self.live.now_ms);
+                .record(&snapshot.model.zone(decision.home).name, self.now_ms);
         }
         if decision.fail_open {
             metrics::counter!("httpdns_fail_open_answers_total", "domain" => domain.name.to_string()).increment(1);
             tracing::warn!(domain = %domain.name, "every zone in the chain is down: failing open");
         }
         Some(decision)
+    }
+
+    /// The live state as of this request, read on first use.
+    fn live(&self) -> &LiveSnapshot<'_> {
+        self.live.get_or_init(|| {
+            let live = &self.resolver.live;
+            LiveSnapshot {
+                model: &self.snapshot.model,
+                health: live.health.snapshot(),
+                overrides: live.state.current(),
+                speed: live.speed.bucket(&Bucket::of(&self.geo)),
+                now_ms: self.now_ms,
+            }
+        })
     }
 
     /// Records what this client measured connecting to `host`'s endpoints, for its
@@ -242,7 +287,7 @@ impl RequestContext<'_> {
             &self.geo,
             samples,
             is_endpoint,
-            self.live.now_ms,
+            self.now_ms,
         )
     }
 
@@ -252,9 +297,10 @@ impl RequestContext<'_> {
         let snapshot = self.snapshot;
         let model = &snapshot.model;
         let domain = model.domain(host)?;
-        let live = &self.live;
-        let geo = &self.geo;
-        let d = decide_with(snapshot, live, domain, geo, self.client_ip, Families::Both);
+        let live = self.live();
+        let geo = &*self.geo;
+        let d = plan_with(snapshot, live, domain, geo, self.client_ip, Families::Both)
+            .draw(&mut fastrand::Rng::with_seed(fastrand::u64(..)));
         let name = |zone: ZoneId| model.zone(zone).name.to_string();
         let mut zones = vec![d.home];
         zones.extend(
@@ -413,6 +459,7 @@ impl Resolver {
             snapshot,
             epoch,
             live,
+            answers: Arc::default(),
         }
     }
 
@@ -460,20 +507,20 @@ impl Resolver {
     }
 }
 
-fn decide_with(
+fn plan_with(
     snapshot: &Snapshot,
     live: &LiveSnapshot<'_>,
     domain: &Domain,
     geo: &Geo,
     client_ip: IpAddr,
     families: Families,
-) -> Decision {
+) -> Plan {
     let query = Query {
         domain,
         geo,
         client_ip,
         families,
-        seed: fastrand::u64(..),
+        seed: 0,
     };
-    scheduler::decide(&snapshot.model, live, &query, &snapshot.answer_limits())
+    scheduler::plan(&snapshot.model, live, &query, &snapshot.answer_limits())
 }

@@ -6,6 +6,7 @@
 //! mutated after it is built.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
@@ -34,7 +35,13 @@ pub struct Snapshot {
     pub ecs_scopes: ScopeMap,
     /// `httpdns_answers_total` handles for this model's domains.
     pub answer_counters: AnswerCounters,
+    /// Unique to this snapshot in the process: what cached answers made from it are
+    /// tagged with ([`crate::answer_cache`]).
+    pub generation: u64,
 }
+
+/// The generation of the next snapshot built.
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 
 impl Snapshot {
     /// A snapshot without request signing and with the default DNS policy (no apexes).
@@ -52,6 +59,7 @@ impl Snapshot {
             trusted_proxies,
             signing: None,
             dns: DnsPolicy::default(),
+            generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
         }
     }
 

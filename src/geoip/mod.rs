@@ -182,6 +182,22 @@ impl GeoDb {
         })
     }
 
+    /// The prefix length of the most specific record holding `ip` in any of the
+    /// databases (IPv4-mapped addresses as IPv4): every address of that network reads
+    /// the same from them. Where a database cannot say, the whole address (32 or 128).
+    pub fn precision(&self, ip: IpAddr) -> u8 {
+        let ip = ip.to_canonical();
+        let full = if ip.is_ipv4() { 32 } else { 128 };
+        let of = |reader: &Reader<Vec<u8>>| match reader.lookup(ip).and_then(|r| r.network()) {
+            Ok(network) if network.is_ipv4() == ip.is_ipv4() => network.prefix(),
+            // An IPv4 address above an IPv6 database's IPv4 subtree: one record for all.
+            Ok(_) => 0,
+            Err(_) => full,
+        };
+        let city = of(&self.city);
+        self.asn.as_ref().map_or(city, |asn| city.max(of(asn)))
+    }
+
     /// Looks `ip` up. IPv4-mapped IPv6 addresses are looked up as IPv4.
     pub fn lookup(&self, ip: IpAddr) -> Geo {
         let ip = ip.to_canonical();

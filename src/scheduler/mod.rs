@@ -120,6 +120,42 @@ pub struct Decision {
     pub skipped: Vec<(ZoneId, SkipReason)>,
 }
 
+/// A decision before its random draws: the zones chosen and skipped, and each tier's
+/// bands of near-equal endpoints. The same for every client of a cache bucket while the
+/// live state holds, so it can be kept and drawn from per request ([`Plan::draw`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub home: ZoneId,
+    pub rule: Option<usize>,
+    pub failover: bool,
+    pub fail_open: bool,
+    pub ttl: u32,
+    pub skipped: Vec<(ZoneId, SkipReason)>,
+    answer: ranking::TierPlan,
+    fallback: Vec<ranking::TierPlan>,
+}
+
+impl Plan {
+    /// The zone the answer comes from.
+    pub fn answer_zone(&self) -> ZoneId {
+        self.answer.zone
+    }
+
+    /// This request's decision: the weighted draws inside each band.
+    pub fn draw(&self, rng: &mut fastrand::Rng) -> Decision {
+        Decision {
+            home: self.home,
+            rule: self.rule,
+            answer: self.answer.draw(rng),
+            failover: self.failover,
+            fail_open: self.fail_open,
+            ttl: self.ttl,
+            fallback: self.fallback.iter().map(|tier| tier.draw(rng)).collect(),
+            skipped: self.skipped.clone(),
+        }
+    }
+}
+
 /// Decides the answer for one host.
 pub fn decide(
     model: &Model,
@@ -127,6 +163,11 @@ pub fn decide(
     query: &Query<'_>,
     limits: &AnswerLimits,
 ) -> Decision {
+    plan(model, live, query, limits).draw(&mut fastrand::Rng::with_seed(query.seed))
+}
+
+/// Everything of the decision for one host but the draws (`query.seed` is not used).
+pub fn plan(model: &Model, live: &impl LiveView, query: &Query<'_>, limits: &AnswerLimits) -> Plan {
     let domain = query.domain;
     let (home, rule) = domain.home_zone(query.geo, query.client_ip);
     let chain = std::iter::once(home).chain(
@@ -154,9 +195,8 @@ pub fn decide(
         }
     }
 
-    let mut rng = fastrand::Rng::with_seed(query.seed);
-    let mut tier = |zone: ZoneId, per_family: usize, only_up: bool| {
-        ranking::rank_zone(model, live, zone, query, per_family, only_up, &mut rng)
+    let tier = |zone: ZoneId, per_family: usize, only_up: bool| {
+        ranking::plan_zone(model, live, zone, query, per_family, only_up)
     };
     let (answer, failover, fail_open) = match serving.first() {
         Some(&zone) => (tier(zone, limits.max_answer_ips, true), zone != home, false),
@@ -187,7 +227,7 @@ pub fn decide(
         .take(limits.fallback_zones)
         .map(|&zone| tier(zone, limits.fallback_ips, true))
         .collect();
-    Decision {
+    Plan {
         home,
         rule,
         answer,

@@ -91,19 +91,72 @@ pub fn cost(evidence: &Evidence) -> Cost {
     }
 }
 
+/// One zone's endpoints for one client, ranked but not yet drawn: the bands of
+/// near-equal endpoints, best band first, and how many of each family the answer takes.
+///
+/// Everything here is decided by costs and health, which are the same for every client
+/// of a cache bucket; only the weighted draw inside each band is per request
+/// ([`TierPlan::draw`]), so a cached plan spreads load exactly as a fresh one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierPlan {
+    pub zone: ZoneId,
+    v4: Bands,
+    v6: Bands,
+}
+
+/// Bands of one address family: just enough of them to fill the answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Bands {
+    /// How many addresses the answer takes.
+    limit: usize,
+    /// Every band's members (address, weight), band after band.
+    members: Vec<(IpAddr, u32)>,
+    /// Where each band ends in `members`.
+    ends: Vec<usize>,
+}
+
+impl TierPlan {
+    /// Draws this request's order inside each band.
+    pub fn draw(&self, rng: &mut fastrand::Rng) -> Tier {
+        Tier {
+            zone: self.zone,
+            v4: self.v4.draw(rng),
+            v6: self.v6.draw(rng),
+        }
+    }
+}
+
+impl Bands {
+    fn draw(&self, rng: &mut fastrand::Rng) -> Vec<IpAddr> {
+        let mut ordered = Vec::with_capacity(self.limit.min(self.members.len()));
+        let mut band_start = 0;
+        // A scratch copy of one band at a time: draws swap members around.
+        let mut band: Vec<(IpAddr, u32)> = Vec::new();
+        for &end in &self.ends {
+            if ordered.len() >= self.limit {
+                break;
+            }
+            band.clear();
+            band.extend_from_slice(&self.members[band_start..end]);
+            weighted_picks(&mut band, self.limit - ordered.len(), rng, &mut ordered);
+            band_start = end;
+        }
+        ordered
+    }
+}
+
 /// Ranks one zone's endpoints for the query, `per_family` of each requested family.
 /// `only_up` filters endpoints failing health checks (not when failing open).
-pub fn rank_zone(
+pub fn plan_zone(
     model: &Model,
     live: &impl LiveView,
     zone: ZoneId,
     query: &Query<'_>,
     per_family: usize,
     only_up: bool,
-    rng: &mut fastrand::Rng,
-) -> Tier {
+) -> TierPlan {
     let endpoints = &model.zone(zone).endpoints;
-    let mut family = |v4: bool| -> Vec<IpAddr> {
+    let family = |v4: bool| -> Bands {
         let mut costed: Vec<(&Endpoint, f64)> = Vec::with_capacity(endpoints.len());
         costed.extend(
             endpoints
@@ -111,32 +164,35 @@ pub fn rank_zone(
                 .filter(|e| e.ip.is_ipv4() == v4 && (!only_up || live.endpoint_up(zone, e)))
                 .map(|e| (e, live.endpoint_cost(e, query.geo).total)),
         );
-        order(costed, per_family, rng)
+        bands(costed, per_family)
     };
-    Tier {
+    TierPlan {
         zone,
         v4: if query.families.v4() {
             family(true)
         } else {
-            Vec::new()
+            Bands::default()
         },
         v6: if query.families.v6() {
             family(false)
         } else {
-            Vec::new()
+            Bands::default()
         },
     }
 }
 
-/// Orders endpoints band by band and keeps the first `limit`.
+/// Splits endpoints into bands, best first, until the bands hold `limit` endpoints.
 ///
-/// Runs per tier per request, so it does only the work the answer needs: each band is
-/// found with one pass (no sort of the whole zone) and only as many endpoints as the
-/// answer still lacks are drawn from it.
-fn order(mut costed: Vec<(&Endpoint, f64)>, limit: usize, rng: &mut fastrand::Rng) -> Vec<IpAddr> {
-    let mut ordered = Vec::with_capacity(limit.min(costed.len()));
+/// Each band is found with one pass (no sort of the whole zone), and bands past what
+/// the answer can use are never formed.
+fn bands(mut costed: Vec<(&Endpoint, f64)>, limit: usize) -> Bands {
+    let mut bands = Bands {
+        limit,
+        members: Vec::with_capacity(limit.min(costed.len())),
+        ends: Vec::new(),
+    };
     let mut rest = costed.as_mut_slice();
-    while !rest.is_empty() && ordered.len() < limit {
+    while !rest.is_empty() && bands.members.len() < limit {
         let best = rest
             .iter()
             .map(|(_, cost)| *cost)
@@ -152,10 +208,19 @@ fn order(mut costed: Vec<(&Endpoint, f64)>, limit: usize, rng: &mut fastrand::Rn
             }
         }
         let (band, after) = rest.split_at_mut(band_len.max(1));
-        weighted_picks(band, limit - ordered.len(), rng, &mut ordered);
+        bands
+            .members
+            .extend(band.iter().map(|(e, _)| (e.ip, e.weight)));
+        bands.ends.push(bands.members.len());
         rest = after;
     }
-    ordered
+    bands
+}
+
+/// Orders endpoints band by band and keeps the first `limit`.
+#[cfg(test)]
+fn order(costed: Vec<(&Endpoint, f64)>, limit: usize, rng: &mut fastrand::Rng) -> Vec<IpAddr> {
+    bands(costed, limit).draw(rng)
 }
 
 /// Draws up to `count` endpoints from `band` without replacement, each draw weighted by
@@ -163,13 +228,13 @@ fn order(mut costed: Vec<(&Endpoint, f64)>, limit: usize, rng: &mut fastrand::Rn
 /// first. (The same distribution as sorting by Efraimidis–Spirakis keys, without a
 /// logarithm per endpoint or a sort.)
 fn weighted_picks(
-    band: &mut [(&Endpoint, f64)],
+    band: &mut [(IpAddr, u32)],
     count: usize,
     rng: &mut fastrand::Rng,
     out: &mut Vec<IpAddr>,
 ) {
     let mut remaining = band;
-    let mut total: u64 = remaining.iter().map(|(e, _)| u64::from(e.weight)).sum();
+    let mut total: u64 = remaining.iter().map(|(_, w)| u64::from(*w)).sum();
     for _ in 0..count {
         if remaining.is_empty() {
             return;
@@ -177,8 +242,8 @@ fn weighted_picks(
         let mut pick = 0;
         if remaining.len() > 1 && total > 0 {
             let mut draw = rng.u64(0..total);
-            for (i, (e, _)) in remaining.iter().enumerate() {
-                let weight = u64::from(e.weight);
+            for (i, (_, w)) in remaining.iter().enumerate() {
+                let weight = u64::from(*w);
                 if draw < weight {
                     pick = i;
                     break;
@@ -188,8 +253,8 @@ fn weighted_picks(
         }
         remaining.swap(0, pick);
         let (chosen, after) = remaining.split_at_mut(1);
-        out.push(chosen[0].0.ip);
-        total = total.saturating_sub(u64::from(chosen[0].0.weight));
+        out.push(chosen[0].0);
+        total = total.saturating_sub(u64::from(chosen[0].1));
         remaining = after;
     }
 }

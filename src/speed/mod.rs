@@ -8,7 +8,7 @@
 //! through moka's lock-free reads; this module is the only writer.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -310,6 +310,8 @@ pub struct SpeedTable {
     buckets: Cache<Bucket, Arc<BucketStats>>,
     per_client: Cache<IpAddr, Arc<AtomicU32>>,
     limits: SpeedLimits,
+    /// Grows with every accepted report, so answers decided before it are known stale.
+    revision: AtomicU64,
 }
 
 impl SpeedTable {
@@ -327,7 +329,14 @@ impl SpeedTable {
                 .time_to_live(limits.window)
                 .build(),
             limits,
+            revision: AtomicU64::new(0),
         }
+    }
+
+    /// How many reports were accepted so far: answers decided at an older revision may
+    /// rank endpoints on outdated measurements.
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::Acquire)
     }
 
     /// One bucket's statistics: look it up once per request, then ask it per endpoint.
@@ -400,6 +409,7 @@ impl SpeedTable {
         stats.observe(&parsed, voice_of(client), now_ms);
         // Re-inserting restarts the idle clock and re-weighs the bucket by its endpoints.
         self.buckets.insert(bucket, stats);
+        self.revision.fetch_add(1, Ordering::Release);
         Ok(parsed.len())
     }
 }
