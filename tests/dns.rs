@@ -238,6 +238,59 @@ async fn garbage_over_udp_gets_formerr_and_runts_get_silence() {
     assert!(silent.is_err(), "no answer to 3 bytes");
 }
 
+/// A query for `api.example.com A` with ID `id`.
+fn a_query(id: u16) -> Vec<u8> {
+    let mut wire = id.to_be_bytes().to_vec();
+    wire.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in ["api", "example", "com"] {
+        wire.push(label.len() as u8);
+        wire.extend_from_slice(label.as_bytes());
+    }
+    wire.extend_from_slice(&[0, 0, 1, 0, 1]);
+    wire
+}
+
+#[tokio::test]
+async fn a_burst_from_many_clients_is_answered_query_by_query_to_each_sender() {
+    // Workers take queued datagrams in batches and answer them with one send: every
+    // query of a burst must still get its own answer, with its ID, at its sender.
+    let (s, _dir) = common::start_config(|d| common::dns_config(d, true)).await;
+    let server = s.server.dns_addr.unwrap();
+    const CLIENTS: u16 = 8;
+    const PER_CLIENT: u16 = 50;
+    let mut sockets = Vec::new();
+    for _ in 0..CLIENTS {
+        sockets.push(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    }
+    for round in 0..PER_CLIENT {
+        for (c, socket) in sockets.iter().enumerate() {
+            let id = c as u16 * 1000 + round;
+            socket.send_to(&a_query(id), server).await.unwrap();
+        }
+    }
+    for (c, socket) in sockets.iter().enumerate() {
+        let mut ids = Vec::new();
+        let mut buf = [0u8; 1500];
+        while ids.len() < usize::from(PER_CLIENT) {
+            let (len, from) =
+                tokio::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buf))
+                    .await
+                    .unwrap_or_else(|_| panic!("client {c}: only {} answers", ids.len()))
+                    .unwrap();
+            assert_eq!(from, server);
+            let answer = hickory_proto::op::Message::from_vec(&buf[..len]).unwrap();
+            assert!(!answer.answers.is_empty(), "steered addresses");
+            ids.push(answer.metadata.id);
+        }
+        ids.sort_unstable();
+        let expected: Vec<u16> = (0..PER_CLIENT).map(|r| c as u16 * 1000 + r).collect();
+        assert_eq!(
+            ids, expected,
+            "client {c}: each query answered once, to its sender"
+        );
+    }
+}
+
 #[tokio::test]
 async fn tcp_connections_are_bounded_in_size_idle_time_and_number() {
     let (s, _dir) = common::start_config(|d| {

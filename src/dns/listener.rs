@@ -7,7 +7,8 @@
 //! client network (so one client cannot hold every slot), each closed after
 //! `dns.tcp_idle_timeout_ms`
 //! without a complete query, and queries over `dns.max_query_bytes` close the
-//! connection. UDP answers pass response rate limiting ([`super::rrl`]). Both stop on
+//! connection. UDP is served by [`super::udp`] (batched, a socket per worker) and passes
+//! response rate limiting ([`super::rrl`]). Both stop on
 //! the shutdown token.
 
 use std::net::SocketAddr;
@@ -15,35 +16,38 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::DnsHandler;
-use super::rrl::{ResponseRateLimit, Verdict};
+use super::rrl::ResponseRateLimit;
 use crate::accept::ConnectionLimits;
 use crate::config::DnsConfig;
 
-/// UDP receive buffer: larger than any query worth answering; longer datagrams are cut
-/// and then answered FORMERR.
-const UDP_RECV_BYTES: usize = 4096;
 /// Attempts to find a port free for both UDP and TCP when asked for port 0.
 const PORT_ATTEMPTS: usize = 16;
 
 /// Bound DNS sockets, ready to serve.
 pub struct DnsSockets {
-    udp: UdpSocket,
+    /// One per UDP worker, all on `addr` (`SO_REUSEPORT`).
+    udp: Vec<std::net::UdpSocket>,
     tcp: TcpListener,
     pub addr: SocketAddr,
 }
 
-/// Binds UDP and TCP on the same address; with port 0, on the same free port.
+/// Binds UDP and TCP on the same address; with port 0, on the same free port. UDP gets
+/// one socket per available CPU, each served by its own worker thread.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<DnsSockets> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut last_error = None;
     for _ in 0..PORT_ATTEMPTS {
         let tcp = TcpListener::bind(addr).await?;
         let bound = tcp.local_addr()?;
-        match UdpSocket::bind(bound).await {
+        match (0..workers)
+            .map(|_| super::udp::bind_shared(bound))
+            .collect::<std::io::Result<Vec<_>>>()
+        {
             Ok(udp) => {
                 return Ok(DnsSockets {
                     udp,
@@ -70,17 +74,30 @@ pub fn spawn(
         idle: Duration::from_millis(config.tcp_idle_timeout_ms),
         max_query_bytes: config.max_query_bytes,
     };
-    let udp = Arc::new(sockets.udp);
     let rrl = Arc::new(ResponseRateLimit::new(config));
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut tasks: Vec<JoinHandle<()>> = (0..workers)
-        .map(|_| {
-            tokio::spawn(serve_udp(
-                udp.clone(),
-                handler.clone(),
-                rrl.clone(),
-                shutdown.clone(),
-            ))
+    let mut tasks: Vec<JoinHandle<()>> = sockets
+        .udp
+        .into_iter()
+        .filter_map(|socket| {
+            let (handler, rrl, shutdown) = (handler.clone(), rrl.clone(), shutdown.clone());
+            // A thread of its own, not the runtime's blocking pool: a runtime dropped
+            // without a shutdown (a test, a panic) must not wait on a worker forever.
+            let (done, finished) = tokio::sync::oneshot::channel::<()>();
+            let spawned = std::thread::Builder::new()
+                .name("dns-udp".into())
+                .spawn(move || {
+                    super::udp::serve(socket, handler, rrl, shutdown);
+                    let _ = done.send(());
+                });
+            match spawned {
+                Ok(_) => Some(tokio::spawn(async move {
+                    let _ = finished.await;
+                })),
+                Err(error) => {
+                    tracing::error!(%error, "cannot start a DNS UDP worker thread");
+                    None
+                }
+            }
         })
         .collect();
     tasks.push(tokio::spawn(serve_tcp(
@@ -95,44 +112,6 @@ pub fn spawn(
         shutdown,
     )));
     tasks
-}
-
-async fn serve_udp(
-    socket: Arc<UdpSocket>,
-    handler: DnsHandler,
-    rrl: Arc<ResponseRateLimit>,
-    shutdown: CancellationToken,
-) {
-    let mut buf = vec![0u8; UDP_RECV_BYTES];
-    loop {
-        let received = tokio::select! {
-            () = shutdown.cancelled() => return,
-            received = socket.recv_from(&mut buf) => received,
-        };
-        let (len, peer) = match received {
-            Ok(received) => received,
-            // ICMP errors from earlier sends surface here; they concern one client.
-            Err(error) => {
-                tracing::debug!(%error, "UDP receive failed");
-                continue;
-            }
-        };
-        let verdict = rrl.verdict(peer.ip());
-        if verdict == Verdict::Drop {
-            continue;
-        }
-        let Some(reply) = handler.handle(&buf[..len], peer.ip()) else {
-            continue;
-        };
-        let bytes = if verdict == Verdict::Slip {
-            reply.to_udp_slip()
-        } else {
-            reply.to_udp()
-        };
-        if let Err(error) = socket.send_to(&bytes, peer).await {
-            tracing::debug!(%error, %peer, "UDP send failed");
-        }
-    }
 }
 
 #[derive(Clone, Copy)]

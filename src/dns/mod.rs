@@ -12,5 +12,6 @@ pub mod ecs;
 pub mod handler;
 pub mod listener;
 pub mod rrl;
+pub mod udp;
 
 pub use handler::{DnsHandler, Reply};
