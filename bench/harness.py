@@ -73,6 +73,7 @@ PORTS = {
 
 # Every key of a throughput row, in run order; --keys picks a subset to iterate on.
 THROUGHPUT_KEYS = ["h1", "h2c", "h1_half", "h2_tls", "h1_tls", "h1_tls_reconnect", "udp"]
+TLS_KEYS = ("h2_tls", "h1_tls", "h1_tls_reconnect")
 # Requests per connection of the h1_tls_reconnect rows (mobile clients reconnect often).
 RECONNECT_EVERY = 10
 
@@ -502,18 +503,28 @@ def dnsdist_spoof_config(ips, cert=None):
         lines.append(f'addDOHLocal("127.0.0.1:{PORTS["dnsdist_spoof_tls"]}", "{cert[0]}", '
                      f'"{cert[1]}", "/dns-query", {{trustForwardedForHeader=true, '
                      'minTLSVersion="tls1.3"})')
+    matches = []
     for i, (rule, nets, zone) in enumerate(STEERING):
         lines.append(f"local nmg{i} = newNMG()")
         lines += [f'nmg{i}:addMask("{n}")' for n in nets]
+        matches.append((f"NetmaskGroupRule(nmg{i})", zone, rule))
+    return "\n".join(lines + dnsdist_answers(ips, matches)) + "\n"
+
+
+def dnsdist_answers(ips, matches):
+    """dnsdist actions: for each (rule, zone, comment), HOST A matching the rule gets
+    the zone's IPv4 endpoints (SpoofAction); any other HOST A gets DEFAULT_ZONE's; the
+    rest is REFUSED."""
+    lines = []
+    for rule, zone, comment in matches:
         spoof = ", ".join(f'"{ip}"' for ip in ips[zone])
-        lines.append(
-            f'addAction(AndRule({{QNameRule("{HOST}."), QTypeRule(DNSQType.A), '
-            f'NetmaskGroupRule(nmg{i})}}), SpoofAction({{{spoof}}}))  -- {rule}')
+        lines.append(f'addAction(AndRule({{QNameRule("{HOST}."), QTypeRule(DNSQType.A), '
+                     f'{rule}}}), SpoofAction({{{spoof}}}))  -- {comment}')
     spoof = ", ".join(f'"{ip}"' for ip in ips[DEFAULT_ZONE])
     lines.append(f'addAction(AndRule({{QNameRule("{HOST}."), QTypeRule(DNSQType.A)}}), '
                  f'SpoofAction({{{spoof}}}))  -- default zone')
     lines.append("addAction(AllRule(), RCodeAction(DNSRCode.REFUSED))")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def ecs_option(ip, prefix):
@@ -620,15 +631,9 @@ def dnsdist_udp_config(ips):
              '  return DNSAction.None',
              'end',
              'addAction(AllRule(), LuaFFIAction(tagZoneFromECS))']
-    for zone in sorted({z for _, _, z in STEERING}):
-        spoof = ", ".join(f'"{ip}"' for ip in ips[zone])
-        lines.append(f'addAction(AndRule({{QNameRule("{HOST}."), QTypeRule(DNSQType.A), '
-                     f'TagRule("zone", "{zone}")}}), SpoofAction({{{spoof}}}))')
-    spoof = ", ".join(f'"{ip}"' for ip in ips[DEFAULT_ZONE])
-    lines.append(f'addAction(AndRule({{QNameRule("{HOST}."), QTypeRule(DNSQType.A)}}), '
-                 f'SpoofAction({{{spoof}}}))  -- default zone')
-    lines.append("addAction(AllRule(), RCodeAction(DNSRCode.REFUSED))")
-    return "\n".join(lines) + "\n"
+    matches = [(f'TagRule("zone", "{zone}")', zone, "tagged from ECS")
+               for zone in sorted({z for _, _, z in STEERING})]
+    return "\n".join(lines + dnsdist_answers(ips, matches)) + "\n"
 
 
 def gdnsd_files(directory, ips):
@@ -816,7 +821,7 @@ def run_throughput(args, results):
                 targets.append(("dnsdist DoH → PowerDNS LUA", "dnsdist_pdns",
                                 PORTS["dnsdist_pdns"], doh, doh_headers, None, None))
 
-        http_keys = keys & {"h1", "h2c", "h1_half", "h2_tls", "h1_tls", "h1_tls_reconnect"}
+        http_keys = keys - {"udp"}
         for label, server, port, path, headers, tls_port, tls_server in targets:
             if not http_keys:
                 break
@@ -870,7 +875,7 @@ def run_throughput(args, results):
                                    rps_per_conn=per_conn, log_file=log)
                         r["target_rps"] = per_conn * conns
                         row["h1_half"][str(conns)] = r
-                if tls_port and keys & {"h2_tls", "h1_tls", "h1_tls_reconnect"}:
+                if tls_port and keys & set(TLS_KEYS):
                     run_tls_keys(label, row, tls_port, path, headers, tls_pids, tls, cert,
                                  args, keys)
                 rows[label] = row
@@ -1002,7 +1007,7 @@ def print_row(label, row):
         parts.append(f"h1 {h1.get('rps', 0):,.0f}/s p99 {fmt_ms(h1.get('p99_ms'))} ms "
                      f"(server CPU {h1.get('server_cpu', 0):.0f}%, wrk {h1.get('gen_cpu', 0):.0f}%, "
                      f"errors {h1.get('errors')})")
-    for key in ("h2c", "h2_tls", "h1_tls", "h1_tls_reconnect"):
+    for key in ("h2c",) + TLS_KEYS:
         r = row.get(key)
         if r is None:
             continue
@@ -1417,7 +1422,7 @@ def tls_table(t, args):
     """The TLS 1.3 keys: h2 and HTTP/1.1 keep-alive (h2load), and HTTP/1.1 with a new
     resumed connection every RECONNECT_EVERY requests; each × dnsdist's same key."""
     keyed = {label: row for label, row in t.items()
-             if row and any(k in row for k in ("h2_tls", "h1_tls", "h1_tls_reconnect"))}
+             if row and any(k in row for k in TLS_KEYS)}
     if not keyed:
         return []
     dd = t.get("dnsdist DoH (SpoofAction)") or {}
@@ -1427,7 +1432,7 @@ def tls_table(t, args):
            f"× dnsdist | p50 / p99 ms | server CPU | generator CPU | notes |",
            "|---|---|---:|---:|---:|---|---:|---:|---|"]
     for label, row in keyed.items():
-        for key in ("h2_tls", "h1_tls", "h1_tls_reconnect"):
+        for key in TLS_KEYS:
             r = row.get(key)
             if r is None:
                 continue
