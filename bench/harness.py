@@ -651,8 +651,8 @@ def gdnsd_files(directory, ips):
   listen => [ 127.0.0.1:{PORTS["gdnsd"]} ]
   udp_threads => 1
   tcp_threads => 1
-  run_dir => {directory}/run
-  state_dir => {directory}/state
+  run_dir => "{directory}/run"
+  state_dir => "{directory}/state"
 }}
 plugins => {{
   geoip => {{
@@ -857,7 +857,8 @@ def run_throughput(args, results):
                 if "h1" in keys:
                     row["h1"] = wrk(port, path, pids, args.conns, args.duration, headers)
                 if "h2c" in keys:
-                    row["h2c"] = try_h2c(port, path, pids, args, headers)
+                    row["h2c"] = h2load_at_peak("h2c", port, path, pids, args, headers,
+                                                streams=args.streams)
                 if "h1_half" in keys and "h1" in row and \
                         label in ("axum hello (ceiling)", "httpdns /resolve"):
                     # wrk2-style fixed rate at half of the peak just measured. h2load
@@ -909,16 +910,9 @@ def run_tls_keys(label, row, port, path, headers, pids, tls, cert, args, keys):
                            f"{http_answer(path, body) if status == 200 else body[:200]!r}, "
                            f"plaintext answer {row['answer']}")
     for key, h1, streams in (("h2_tls", False, args.streams), ("h1_tls", True, 1)):
-        if key not in keys:
-            continue
-        log = os.path.join(OUT, f"{key}-{port}.log")
-        if os.path.exists(log):
-            os.remove(log)
-        try:
-            row[key] = h2load(port, path, pids, args.conns, args.duration, headers,
-                              streams=streams, h1=h1, log_file=log, tls=True)
-        except RuntimeError as e:
-            row[key] = {"error": str(e).splitlines()[0]}
+        if key in keys:
+            row[key] = h2load_at_peak(key, port, path, pids, args, headers, streams=streams,
+                                      h1=h1, tls=True)
     if "h1_tls_reconnect" in keys and label in ("httpdns /resolve", "dnsdist DoH (SpoofAction)"):
         try:
             row["h1_tls_reconnect"] = tls_reconnect(port, path, pids, args.conns, args.duration,
@@ -992,12 +986,19 @@ def home_zone(ip):
     return DEFAULT_ZONE
 
 
-def try_h2c(port, path, pids, args, headers):
+def h2load_at_peak(name, port, path, pids, args, headers, **options):
+    """h2load at full rate with its per-request log, for p50/p99/p99.9 (h2load itself
+    prints only mean and sd); the log (tens of MB at full rate) is dropped once read.
+    A failed run is recorded as {"error": ...}, not raised."""
+    log = os.path.join(OUT, f"{name}-{port}.log")
     try:
         return h2load(port, path, pids, args.conns, args.duration, headers,
-                      streams=args.streams)
+                      log_file=log, **options)
     except RuntimeError as e:
         return {"error": str(e).splitlines()[0]}
+    finally:
+        if os.path.exists(log):
+            os.remove(log)
 
 
 def print_row(label, row):
