@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import struct
 import subprocess
@@ -35,6 +36,7 @@ OUT = os.path.join(ROOT, "target", "bench")
 LOGS = os.path.join(OUT, "logs")
 HTTPDNS = os.path.join(ROOT, "target", "release", "httpdns")
 HELLO = os.path.join(ROOT, "target", "release", "examples", "bench-hello")
+TLS_RECONNECT = os.path.join(ROOT, "target", "release", "examples", "bench-tls-reconnect")
 GEO_DB = os.path.join(ROOT, "geoip", "test-geo.mmdb")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
@@ -60,7 +62,20 @@ PORTS = {
     "scale_example_admin": 19494,
     "scale_small": 19495,
     "scale_small_admin": 19496,
+    "hello_tls": 19497,
+    "httpdns_tls": 19498,
+    "httpdns_tls_admin": 19499,
+    "dnsdist_spoof_tls": 19500,
+    "httpdns_dns": 19501,
+    "gdnsd": 19502,
+    "dnsdist_udp": 19503,
 }
+
+# Every key of a throughput row, in run order; --keys picks a subset to iterate on.
+THROUGHPUT_KEYS = ["h1", "h2c", "h1_half", "h2_tls", "h1_tls", "h1_tls_reconnect", "udp"]
+TLS_KEYS = ("h2_tls", "h1_tls", "h1_tls_reconnect")
+# Requests per connection of the h1_tls_reconnect rows (mobile clients reconnect often).
+RECONNECT_EVERY = 10
 
 # The client every throughput row asks for: Guangzhou, China Telecom (home zone
 # gz-telecom), passed in X-Forwarded-For from 127.0.0.1, a trusted proxy for all three
@@ -82,6 +97,9 @@ STEERING = [
     ("overseas", ["8.8.8.0/24", "1.1.1.0/24"], "hk-overseas"),
 ]
 DEFAULT_ZONE = "sh-bgp"
+# The classic DNS rows' client: CLIENT_IP's /24 in an EDNS Client Subnet option, as a
+# recursive resolver would send it, from 127.0.0.1 (a trusted ECS source for httpdns).
+ECS_PREFIX = 24
 
 
 # ---------------------------------------------------------------- processes
@@ -135,12 +153,19 @@ def rss_kb(pid, field="VmRSS"):
     return 0
 
 
-def wait_http(port, path="/", timeout=60.0, host="127.0.0.1"):
-    """Polls until the port answers HTTP; returns seconds waited."""
+def connection(host, port, timeout, tls=None):
+    """Plain HTTP, or HTTPS when `tls` (an ssl.SSLContext) is given."""
+    if tls:
+        return http.client.HTTPSConnection(host, port, timeout=timeout, context=tls)
+    return http.client.HTTPConnection(host, port, timeout=timeout)
+
+
+def wait_http(port, path="/", timeout=60.0, host="127.0.0.1", tls=None):
+    """Polls until the port answers HTTP(S); returns seconds waited."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         try:
-            conn = http.client.HTTPConnection(host, port, timeout=1)
+            conn = connection(host, port, 1, tls)
             conn.request("GET", path)
             conn.getresponse().read()
             conn.close()
@@ -161,8 +186,8 @@ def wait_port(port, timeout=30.0, udp=False):
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
-def http_get(port, path, headers=None, method="GET", body=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+def http_get(port, path, headers=None, method="GET", body=None, tls=None):
+    conn = connection("127.0.0.1", port, 10, tls)
     conn.request(method, path, body=body, headers=headers or {})
     resp = conn.getresponse()
     data = resp.read()
@@ -219,8 +244,9 @@ def wrk(port, path, server_pids, conns, duration, headers=(), paths_file=None):
 
 
 def h2load(port, path, server_pids, conns, duration, headers=(), streams=1, h1=False,
-           rps_per_conn=None, log_file=None):
-    """h2load: h2c (HTTP/2 prior knowledge) or --h1; fixed rate with --rps."""
+           rps_per_conn=None, log_file=None, tls=False):
+    """h2load: h2c (HTTP/2 prior knowledge) or --h1; fixed rate with --rps; over TLS
+    (https: ALPN h2, or http/1.1 with --h1) when `tls`."""
     cmd = ["h2load", "-t1", f"-c{conns}", f"-m{streams}", f"-D{duration}",
            "--warm-up-time=1"]
     if h1:
@@ -231,7 +257,7 @@ def h2load(port, path, server_pids, conns, duration, headers=(), streams=1, h1=F
         cmd.append(f"--log-file={log_file}")
     for h in headers:
         cmd += ["-H", h]
-    cmd.append(f"http://127.0.0.1:{port}{path}")
+    cmd.append(f"{'https' if tls else 'http'}://127.0.0.1:{port}{path}")
     gen_before = os.times()
     out, wall, server_cpu, _ = _run_generator(cmd, server_pids)
     gen_after = os.times()
@@ -246,16 +272,108 @@ def h2load(port, path, server_pids, conns, duration, headers=(), streams=1, h1=F
         raise RuntimeError("h2load failed:\n" + out)
     done = int(req.group(3))
     ok2xx = int(codes.group(1))
+    proto = "http/1.1" if h1 else ("h2" if tls else "h2c")
     result = {
-        "generator": "h2load", "proto": "http/1.1" if h1 else "h2c", "conns": conns,
+        "generator": "h2load", "proto": proto, "conns": conns,
         "streams": streams, "duration_s": float(fin.group(1)), "rps": float(fin.group(2)),
         "requests": done, "errors": int(req.group(5)) + int(req.group(6))
         + int(req.group(7)) + (done - ok2xx),
         "server_cpu": server_cpu, "gen_cpu": gen_cpu,
     }
+    if tls:
+        # h2load prints what it negotiated; a row is only a TLS 1.3 row if it was.
+        version = re.search(r"^TLS Protocol: (\S+)", out, re.M)
+        alpn = re.search(r"^Application protocol: (\S+)", out, re.M)
+        result["tls_protocol"] = version.group(1) if version else None
+        result["alpn"] = alpn.group(1) if alpn else None
+        if result["tls_protocol"] != "TLSv1.3" or result["alpn"] != ("http/1.1" if h1 else "h2"):
+            raise RuntimeError(f"h2load negotiated {result['tls_protocol']} / {result['alpn']}, "
+                               f"not TLSv1.3 / {'http/1.1' if h1 else 'h2'}")
     if log_file:
         result.update(latency_from_log(log_file))
     return result
+
+
+def tls_reconnect(port, path, server_pids, conns, duration, ca, headers=()):
+    """HTTP/1.1 over TLS 1.3, a new connection every RECONNECT_EVERY requests offering
+    session resumption (bench/tls_reconnect.rs); reports the resumed share."""
+    cmd = [TLS_RECONNECT, "--url", f"https://127.0.0.1:{port}{path}", "--ca", ca,
+           "--conns", str(conns), "--duration", str(duration),
+           "--per-conn", str(RECONNECT_EVERY)]
+    for h in headers:
+        cmd += ["-H", h]
+    gen_before = os.times()
+    out, wall, server_cpu, proc = _run_generator(cmd, server_pids)
+    gen_after = os.times()
+    gen_cpu = 100.0 * ((gen_after.children_user - gen_before.children_user)
+                       + (gen_after.children_system - gen_before.children_system)) / wall
+    if proc.returncode != 0 or not out.strip().startswith("{"):
+        raise RuntimeError("bench-tls-reconnect failed:\n" + out)
+    result = json.loads(out.strip().splitlines()[-1])
+    result.update(server_cpu=server_cpu, gen_cpu=gen_cpu)
+    return result
+
+
+def dnsperf(port, server_pids, duration, clients, outstanding, log_file):
+    """Classic DNS over UDP, closed loop: dnsperf keeps `outstanding` queries in flight
+    from `clients` sockets, asking HOST A with CLIENT_IP's subnet in ECS. Queries/s and
+    lost come from dnsperf's statistics; p50/p99/p99.9 from its per-response latencies
+    (-v writes one line per response, to a file so that costs dnsperf little; the
+    lines are dropped once parsed)."""
+    queries = os.path.join(OUT, "dnsperf-queries.txt")
+    with open(queries, "w") as f:
+        f.write(f"{HOST} A\n")
+    cmd = ["taskset", "-c", LOAD_CPU, "dnsperf", "-s", "127.0.0.1", "-p", str(port),
+           "-d", queries, "-l", str(duration), "-c", str(clients), "-q", str(outstanding),
+           "-t", "2", "-E", f"8:{ecs_option(CLIENT_IP, ECS_PREFIX).hex()}", "-v", "-W"]
+    before = cpu_ticks(server_pids)
+    gen_before = os.times()
+    started = time.monotonic()
+    with open(log_file, "w") as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.monotonic() - started
+    gen_after = os.times()
+    server_cpu = 100.0 * (cpu_ticks(server_pids) - before) / CLK_TCK / wall
+    gen_cpu = 100.0 * ((gen_after.children_user - gen_before.children_user)
+                       + (gen_after.children_system - gen_before.children_system)) / wall
+    with open(log_file) as f:
+        text = f.read()
+    stats = parse_dnsperf(text)
+    # At full rate -v writes ~100 MB per row: keep only dnsperf's own messages.
+    with open(log_file, "w") as f:
+        f.writelines(line + "\n" for line in text.splitlines() if not line.startswith("> "))
+    if proc.returncode != 0 or stats is None:
+        raise RuntimeError(f"dnsperf failed (exit {proc.returncode}):\n{text[-2000:]}")
+    stats.update(generator="dnsperf", clients=clients, outstanding=outstanding,
+                 ecs=f"{CLIENT_IP}/{ECS_PREFIX}", server_cpu=server_cpu, gen_cpu=gen_cpu)
+    return stats
+
+
+def parse_dnsperf(text):
+    """dnsperf's summary, and percentiles of the per-response latencies of -v lines
+    ("> NOERROR api.example.com A 0.000123"; seconds). None when the summary is absent."""
+    sent = re.search(r"Queries sent:\s+(\d+)", text)
+    completed = re.search(r"Queries completed:\s+(\d+)", text)
+    lost = re.search(r"Queries lost:\s+(\d+)", text)
+    run_time = re.search(r"Run time \(s\):\s+([\d.]+)", text)
+    qps = re.search(r"Queries per second:\s+([\d.]+)", text)
+    if not (sent and completed and lost and run_time and qps):
+        return None
+    codes = dict((code, int(n)) for code, n in
+                 re.findall(r"([A-Z]+) (\d+) \([\d.]+%\)", text.split("Response codes:", 1)[-1]
+                            .split("\n", 1)[0]))
+    lat = sorted(float(m) for m in re.findall(r"^> \S+ .* ([\d.]+)$", text, re.M))
+
+    def pct(p):
+        return lat[min(len(lat) - 1, int(len(lat) * p / 100))] * 1000 if lat else None
+
+    completed_n = int(completed.group(1))
+    return {
+        "rps": float(qps.group(1)), "duration_s": float(run_time.group(1)),
+        "sent": int(sent.group(1)), "completed": completed_n, "lost": int(lost.group(1)),
+        "rcodes": codes, "errors": int(lost.group(1)) + completed_n - codes.get("NOERROR", 0),
+        "p50_ms": pct(50), "p99_ms": pct(99), "p999_ms": pct(99.9), "logged": len(lat),
+    }
 
 
 def latency_from_log(log_file):
@@ -291,29 +409,47 @@ def zone_ips():
     return result
 
 
-def httpdns_config(name, port, admin_port, zones_dir):
+def httpdns_config(name, port, admin_port, zones_dir, dns_port=None, cert=None):
+    """A bench config; with `dns_port`, classic DNS there believing ECS from 127.0.0.1;
+    with `cert` (cert, key paths), the public listener over TLS, and room for the
+    reconnecting load generator's connections from one address."""
     state = os.path.join(OUT, "state-" + name)
     shutil.rmtree(state, ignore_errors=True)
     path = os.path.join(OUT, name + ".toml")
+    top, tables = "", ""
+    if dns_port:
+        top += f'dns_listen = "127.0.0.1:{dns_port}"\n'
+        tables += '\n[dns]\necs_trusted = ["127.0.0.1/32"]\n'
+    if cert:
+        tables += f'\n[tls]\ncert = "{cert[0]}"\nkey = "{cert[1]}"\n'
+        tables += "\n[limits]\nmax_connections_per_ip = 4096\n"
     with open(path, "w") as f:
         f.write(f'''listen = "127.0.0.1:{port}"
 admin_listen = "127.0.0.1:{admin_port}"
 zones_dir = "{zones_dir}"
 state_dir = "{state}"
 trusted_proxies = ["127.0.0.1/32", "::1/128"]
-
+{top}
 [geoip]
 database = "{GEO_DB}"
-''')
+{tables}''')
     return path
 
 
-def start_httpdns(name, port, admin_port, zones_dir):
-    config = httpdns_config(name, port, admin_port, zones_dir)
+def start_httpdns(name, port, admin_port, zones_dir, dns_port=None, cert=None):
+    config = httpdns_config(name, port, admin_port, zones_dir, dns_port, cert)
     server = Server(name, [HTTPDNS, "--config", config, "--no-watch"],
                     env={"HTTPDNS_ADMIN_TOKEN": ADMIN_TOKEN})
-    server.ready_s = wait_http(port, "/healthz", timeout=120)
+    server.ready_s = wait_http(port, "/healthz", timeout=120,
+                               tls=client_tls(cert[0]) if cert else None)
     return server
+
+
+def client_tls(ca):
+    """An SSL context trusting the bench's self-signed certificate (TLS 1.3 only)."""
+    context = ssl.create_default_context(cafile=ca)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    return context
 
 
 def dns_query(name, qtype=1):
@@ -355,24 +491,208 @@ def dns_answer_ips(wire):
     return ips
 
 
-def dnsdist_spoof_config(ips):
+def dnsdist_spoof_config(ips, cert=None):
+    """DoH steering by the client address (X-Forwarded-For), answering with SpoofAction;
+    with `cert` (cert, key paths), the same DoH over TLS 1.3 too (h2 and http/1.1)."""
     lines = ['setSecurityPollSuffix("")',
              'setACL({"0.0.0.0/0", "::/0"})',
              f'setLocal("127.0.0.1:{PORTS["dnsdist_spoof_dns"]}")',
              f'addDOHLocal("127.0.0.1:{PORTS["dnsdist_spoof"]}", nil, nil, "/dns-query", '
              '{trustForwardedForHeader=true})']
+    if cert:
+        lines.append(f'addDOHLocal("127.0.0.1:{PORTS["dnsdist_spoof_tls"]}", "{cert[0]}", '
+                     f'"{cert[1]}", "/dns-query", {{trustForwardedForHeader=true, '
+                     'minTLSVersion="tls1.3"})')
+    matches = []
     for i, (rule, nets, zone) in enumerate(STEERING):
         lines.append(f"local nmg{i} = newNMG()")
         lines += [f'nmg{i}:addMask("{n}")' for n in nets]
+        matches.append((f"NetmaskGroupRule(nmg{i})", zone, rule))
+    return "\n".join(lines + dnsdist_answers(ips, matches)) + "\n"
+
+
+def dnsdist_answers(ips, matches):
+    """dnsdist actions: for each (rule, zone, comment), HOST A matching the rule gets
+    the zone's IPv4 endpoints (SpoofAction); any other HOST A gets DEFAULT_ZONE's; the
+    rest is REFUSED."""
+    lines = []
+    for rule, zone, comment in matches:
         spoof = ", ".join(f'"{ip}"' for ip in ips[zone])
-        lines.append(
-            f'addAction(AndRule({{QNameRule("{HOST}."), QTypeRule(DNSQType.A), '
-            f'NetmaskGroupRule(nmg{i})}}), SpoofAction({{{spoof}}}))  -- {rule}')
+        lines.append(f'addAction(AndRule({{QNameRule("{HOST}."), QTypeRule(DNSQType.A), '
+                     f'{rule}}}), SpoofAction({{{spoof}}}))  -- {comment}')
     spoof = ", ".join(f'"{ip}"' for ip in ips[DEFAULT_ZONE])
     lines.append(f'addAction(AndRule({{QNameRule("{HOST}."), QTypeRule(DNSQType.A)}}), '
                  f'SpoofAction({{{spoof}}}))  -- default zone')
     lines.append("addAction(AllRule(), RCodeAction(DNSRCode.REFUSED))")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def ecs_option(ip, prefix):
+    """The EDNS Client Subnet option's data (RFC 7871 section 6) for an IPv4 client:
+    family 1, source prefix, scope 0, then only the prefix's bytes of the address, the
+    bits past the prefix zeroed."""
+    if not 0 <= prefix <= 32:
+        raise ValueError(f"ECS source prefix {prefix}: must be 0..32 for IPv4")
+    addr = struct.unpack("!I", socket.inet_aton(ip))[0]
+    addr &= (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+    return struct.pack("!HBB", 1, prefix, 0) + struct.pack("!I", addr)[:(prefix + 7) // 8]
+
+
+def dns_query_ecs(name, ip, prefix, qid=0x4242):
+    """A DNS wire query for NAME A with EDNS (payload 1232) carrying ECS for ip/prefix."""
+    option = ecs_option(ip, prefix)
+    header = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 1)
+    qname = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
+    opt = b"\0" + struct.pack("!HHIH", 41, 1232, 0, 4 + len(option)) \
+        + struct.pack("!HH", 8, len(option)) + option
+    return header + qname + struct.pack("!HH", 1, 1) + opt
+
+
+def udp_answer(port, timeout=2.0):
+    """The A records a DNS server on 127.0.0.1:port gives the bench client over UDP."""
+    query = dns_query_ecs(HOST, CLIENT_IP, ECS_PREFIX)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.sendto(query, ("127.0.0.1", port))
+        wire, _ = sock.recvfrom(4096)
+    if wire[:2] != query[:2]:
+        raise RuntimeError(f"127.0.0.1:{port}: answer to another query id")
+    rcode = wire[3] & 0x0F
+    if rcode != 0:
+        raise RuntimeError(f"127.0.0.1:{port}: rcode {rcode} for {HOST} A")
+    return dns_answer_ips(wire)
+
+
+def wait_udp(port, timeout=30.0):
+    """Polls until a DNS server answers on the UDP port; returns its A records."""
+    started = time.monotonic()
+    error = None
+    while time.monotonic() - started < timeout:
+        try:
+            return udp_answer(port, timeout=0.5)
+        except (OSError, RuntimeError) as e:
+            error = e
+            time.sleep(0.05)
+    raise RuntimeError(f"no DNS answer on 127.0.0.1:{port} after {timeout}s: {error}")
+
+
+def steering_by_prefix():
+    """STEERING as {prefix length: {network as an integer >> (32 - length): zone}}, IPv4."""
+    table = {}
+    for _, nets, zone in STEERING:
+        for net in nets:
+            addr, bits = net.split("/")
+            value = struct.unpack("!I", socket.inet_aton(addr))[0] >> (32 - int(bits))
+            table.setdefault(int(bits), {})[value] = zone
+    return table
+
+
+def dnsdist_udp_config(ips):
+    """Classic DNS over UDP steering by the ECS subnet, not the packet's source: a Lua
+    FFI action reads the ECS option (dnsdist_ffi_dnsquestion_get_edns_options), finds
+    its network in STEERING and tags the query with the zone; TagRule + SpoofAction
+    answer with that zone's IPv4 endpoints, as the DoH config does by client address."""
+    levels = []
+    for bits, nets in sorted(steering_by_prefix().items(), reverse=True):
+        entries = ", ".join(f'[{value}]="{zone}"' for value, zone in sorted(nets.items()))
+        levels.append(f"{{{bits}, {{{entries}}}}}")
+    lines = ['setSecurityPollSuffix("")',
+             'setACL({"0.0.0.0/0", "::/0"})',
+             f'setLocal("127.0.0.1:{PORTS["dnsdist_udp"]}")',
+             'local ffi = require("ffi")',
+             'local C = ffi.C',
+             f'local steering = {{{", ".join(levels)}}}',
+             'local options = ffi.new("const dnsdist_ffi_ednsoption_t*[1]")',
+             'function tagZoneFromECS(dq)',
+             '  local count = tonumber(C.dnsdist_ffi_dnsquestion_get_edns_options(dq, options))',
+             '  for i = 0, count - 1 do',
+             '    local option = options[0][i]',
+             '    if option.optionCode == 8 and option.len >= 4 then',
+             '      local d = ffi.cast("const uint8_t*", option.data)',
+             '      local source = d[2]',
+             '      if d[0] == 0 and d[1] == 1 and source <= 32',
+             '          and option.len == 4 + math.ceil(source / 8) then',
+             '        local addr = 0',
+             '        for j = 0, 3 do',
+             '          addr = addr * 256 + (4 + j < option.len and d[4 + j] or 0)',
+             '        end',
+             '        for _, level in ipairs(steering) do',
+             '          if level[1] <= source then',
+             '            local zone = level[2][math.floor(addr / 2 ^ (32 - level[1]))]',
+             '            if zone then',
+             '              C.dnsdist_ffi_dnsquestion_set_tag(dq, "zone", zone)',
+             '              return DNSAction.None',
+             '            end',
+             '          end',
+             '        end',
+             '      end',
+             '    end',
+             '  end',
+             '  return DNSAction.None',
+             'end',
+             'addAction(AllRule(), LuaFFIAction(tagZoneFromECS))']
+    matches = [(f'TagRule("zone", "{zone}")', zone, "tagged from ECS")
+               for zone in sorted({z for _, _, z in STEERING})]
+    return "\n".join(lines + dnsdist_answers(ips, matches)) + "\n"
+
+
+def gdnsd_files(directory, ips):
+    """gdnsd's config directory: the geoip plugin with no IP database, only a `nets` map
+    built from STEERING (datacenters = zones; unmatched clients get DEFAULT_ZONE, the
+    first datacenter), each datacenter answering its zone's IPv4 endpoints; ECS is on
+    by default. One UDP and one TCP thread: the server has one CPU."""
+    zones = [DEFAULT_ZONE] + sorted({z for _, _, z in STEERING} - {DEFAULT_ZONE})
+    nets = "\n".join(f'          {net} => [ "{zone}" ]'
+                      for _, rule_nets, zone in STEERING for net in rule_nets)
+    dcmap = "\n".join(f'          "{zone}" => [ {", ".join(ips[zone])} ]' for zone in zones)
+    os.makedirs(os.path.join(directory, "zones"), exist_ok=True)
+    with open(os.path.join(directory, "config"), "w") as f:
+        f.write(f"""options => {{
+  listen => [ 127.0.0.1:{PORTS["gdnsd"]} ]
+  udp_threads => 1
+  tcp_threads => 1
+  run_dir => "{directory}/run"
+  state_dir => "{directory}/state"
+}}
+plugins => {{
+  geoip => {{
+    maps => {{
+      steering => {{
+        datacenters => [ {", ".join(f'"{z}"' for z in zones)} ]
+        nets => {{
+{nets}
+        }}
+      }}
+    }}
+    resources => {{
+      api => {{
+        map => steering
+        dcmap => {{
+{dcmap}
+        }}
+      }}
+    }}
+  }}
+}}
+""")
+    with open(os.path.join(directory, "zones", "example.com"), "w") as f:
+        f.write("""$TTL 3600
+@ SOA ns1 hostmaster 1 3600 600 604800 60
+@ NS ns1
+ns1 A 127.0.0.1
+api 60 DYNA geoip!api
+""")
+    return directory
+
+
+def make_cert():
+    """A self-signed certificate for 127.0.0.1 (httpdns tls self-signed, rcgen), made at
+    run time for every TLS listener; returns (cert, key) paths."""
+    directory = os.path.join(OUT, "tls")
+    shutil.rmtree(directory, ignore_errors=True)
+    subprocess.run([HTTPDNS, "tls", "self-signed", "--out", directory, "--name", "127.0.0.1"],
+                   check=True, capture_output=True)
+    return os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
 
 
 def dnsdist_pdns_config():
@@ -448,20 +768,30 @@ def steering_check(results):
 
 
 def run_throughput(args, results):
-    """Ceiling (axum hello) vs /resolve, DoH vs DoH, HTTP/1.1 (wrk) and h2c (h2load)."""
+    """Ceiling (axum hello) vs /resolve, DoH vs DoH: HTTP/1.1 (wrk), h2c (h2load), the
+    same over TLS 1.3 (h2load h2 and --h1; bench-tls-reconnect with a new resumed
+    connection every RECONNECT_EVERY requests); then classic DNS over UDP (dnsperf)."""
+    keys = set(args.keys)
     ips = zone_ips()
     xff = f"X-Forwarded-For: {CLIENT_IP}"
     doh = doh_path(HOST)
     doh_headers = [xff, "Accept: application/dns-message"]
     rows = results.setdefault("throughput", {})
+    cert = make_cert()
+    tls = client_tls(cert[0])
     servers = []
     try:
-        hello = Server("hello", [HELLO, f"127.0.0.1:{PORTS['hello']}"])
+        hello = Server("hello", [HELLO, f"127.0.0.1:{PORTS['hello']}",
+                                 f"127.0.0.1:{PORTS['hello_tls']}", cert[0], cert[1]])
         servers.append(hello)
         wait_http(PORTS["hello"])
         ours = start_httpdns("example", PORTS["httpdns"], PORTS["httpdns_admin"],
-                             os.path.join(ROOT, "zones"))
+                             os.path.join(ROOT, "zones"), dns_port=PORTS["httpdns_dns"])
         servers.append(ours)
+        # The TLS rows' httpdns: the same zones, its public listener over TLS.
+        ours_tls = start_httpdns("example-tls", PORTS["httpdns_tls"], PORTS["httpdns_tls_admin"],
+                                 os.path.join(ROOT, "zones"), cert=cert)
+        servers.append(ours_tls)
         steering_check(results)
         status, headers, body = http_get(PORTS["httpdns"], doh, {"Accept": "application/dns-message",
                                                                   "X-Forwarded-For": CLIENT_IP})
@@ -471,22 +801,30 @@ def run_throughput(args, results):
         if our_doh:
             results["our_doh_answer"] = dns_answer_ips(body)
 
+        # (label, server, port, path, headers, TLS port, TLS server or None)
         targets = [
-            ("axum hello (ceiling)", hello, PORTS["hello"], "/", [xff]),
-            ("httpdns /resolve", ours, PORTS["httpdns"], f"/resolve?host={HOST}", [xff]),
-            ("httpdns DoH", ours if our_doh else None, PORTS["httpdns"], doh, doh_headers),
+            ("axum hello (ceiling)", hello, PORTS["hello"], "/", [xff],
+             PORTS["hello_tls"], hello),
+            ("httpdns /resolve", ours, PORTS["httpdns"], f"/resolve?host={HOST}", [xff],
+             PORTS["httpdns_tls"], ours_tls),
+            ("httpdns DoH", ours if our_doh else None, PORTS["httpdns"], doh, doh_headers,
+             PORTS["httpdns_tls"], ours_tls),
         ]
         # Peers: started one at a time so each has the server CPU to itself.
         peer_dir = os.path.join(OUT, "peers")
         os.makedirs(peer_dir, exist_ok=True)
         if shutil.which("dnsdist") and not args.no_peers:
             targets.append(("dnsdist DoH (SpoofAction)", "dnsdist_spoof",
-                            PORTS["dnsdist_spoof"], doh, doh_headers))
+                            PORTS["dnsdist_spoof"], doh, doh_headers,
+                            PORTS["dnsdist_spoof_tls"], "dnsdist_spoof"))
             if shutil.which("pdns_server"):
                 targets.append(("dnsdist DoH → PowerDNS LUA", "dnsdist_pdns",
-                                PORTS["dnsdist_pdns"], doh, doh_headers))
+                                PORTS["dnsdist_pdns"], doh, doh_headers, None, None))
 
-        for label, server, port, path, headers in targets:
+        http_keys = keys - {"udp"}
+        for label, server, port, path, headers, tls_port, tls_server in targets:
+            if not http_keys:
+                break
             peer = []
             if server is None:
                 rows[label] = None
@@ -494,7 +832,7 @@ def run_throughput(args, results):
             if server == "dnsdist_spoof":
                 conf = os.path.join(peer_dir, "dnsdist-spoof.conf")
                 with open(conf, "w") as f:
-                    f.write(dnsdist_spoof_config(ips))
+                    f.write(dnsdist_spoof_config(ips, cert))
                 peer = [Server("dnsdist-spoof", ["dnsdist", "-C", conf, "--supervised",
                                                  "--disable-syslog"])]
             elif server == "dnsdist_pdns":
@@ -506,6 +844,7 @@ def run_throughput(args, results):
                         Server("dnsdist-pdns", ["dnsdist", "-C", conf, "--supervised",
                                                 "--disable-syslog"])]
             pids = [p.pid for p in peer] if peer else [server.pid]
+            tls_pids = pids if peer else ([tls_server.pid] if tls_server else [])
             try:
                 if peer:
                     wait_port(port)
@@ -513,12 +852,15 @@ def run_throughput(args, results):
                 status, _, body = http_get(port, path, dict(h.split(": ", 1) for h in headers))
                 if status != 200:
                     raise RuntimeError(f"{label}: {path} answered {status}: {body[:200]!r}")
-                answer = dns_answer_ips(body) if "dns-query" in path else \
-                    (json.loads(body)["answers"][0]["ips"] if "resolve" in path else None)
+                answer = http_answer(path, body)
                 row = {"answer": answer}
-                row["h1"] = wrk(port, path, pids, args.conns, args.duration, headers)
-                row["h2c"] = try_h2c(port, path, pids, args, headers)
-                if label in ("axum hello (ceiling)", "httpdns /resolve"):
+                if "h1" in keys:
+                    row["h1"] = wrk(port, path, pids, args.conns, args.duration, headers)
+                if "h2c" in keys:
+                    row["h2c"] = h2load_at_peak("h2c", port, path, pids, args, headers,
+                                                streams=args.streams)
+                if "h1_half" in keys and "h1" in row and \
+                        label in ("axum hello (ceiling)", "httpdns /resolve"):
                     # wrk2-style fixed rate at half of the peak just measured. h2load
                     # paces each connection on a timer, so all connections fire together:
                     # with many connections the burst itself queues. Measured with the
@@ -534,32 +876,151 @@ def run_throughput(args, results):
                                    rps_per_conn=per_conn, log_file=log)
                         r["target_rps"] = per_conn * conns
                         row["h1_half"][str(conns)] = r
+                if tls_port and keys & set(TLS_KEYS):
+                    run_tls_keys(label, row, tls_port, path, headers, tls_pids, tls, cert,
+                                 args, keys)
                 rows[label] = row
                 print_row(label, row)
             finally:
                 for p in peer:
                     p.stop()
+        if "udp" in keys:
+            run_udp(args, results, ips, ours)
     finally:
         for s in servers:
             s.stop()
 
 
-def try_h2c(port, path, pids, args, headers):
+def http_answer(path, body):
+    """The IPs an HTTP row's answer carries (DoH wire or /resolve JSON), for the record."""
+    if "dns-query" in path:
+        return dns_answer_ips(body)
+    if "resolve" in path:
+        return json.loads(body)["answers"][0]["ips"]
+    return None
+
+
+def run_tls_keys(label, row, port, path, headers, pids, tls, cert, args, keys):
+    """h2_tls, h1_tls (h2load over TLS 1.3, keep-alive) and, for /resolve and dnsdist,
+    h1_tls_reconnect; first checks the TLS listener gives the plaintext row's answer."""
+    status, _, body = http_get(port, path, dict(h.split(": ", 1) for h in headers), tls=tls)
+    same = status == 200 and sorted(http_answer(path, body) or []) == sorted(row["answer"] or [])
+    if not same:
+        raise RuntimeError(f"{label} over TLS on {port}: {status}, answer "
+                           f"{http_answer(path, body) if status == 200 else body[:200]!r}, "
+                           f"plaintext answer {row['answer']}")
+    for key, h1, streams in (("h2_tls", False, args.streams), ("h1_tls", True, 1)):
+        if key in keys:
+            row[key] = h2load_at_peak(key, port, path, pids, args, headers, streams=streams,
+                                      h1=h1, tls=True)
+    if "h1_tls_reconnect" in keys and label in ("httpdns /resolve", "dnsdist DoH (SpoofAction)"):
+        try:
+            row["h1_tls_reconnect"] = tls_reconnect(port, path, pids, args.conns, args.duration,
+                                                    cert[0], headers)
+        except RuntimeError as e:
+            row["h1_tls_reconnect"] = {"error": str(e).splitlines()[0]}
+
+
+def run_udp(args, results, ips, ours):
+    """Classic DNS over UDP: httpdns, gdnsd (geoip plugin, `nets` map) and dnsdist
+    (ECS-tagged SpoofAction), all steering by the same STEERING table, for the same
+    ECS client, under the same dnsperf load. Each must first answer the client's home
+    zone's IPv4 endpoints; a server that answers otherwise stops the run."""
+    rows = results.setdefault("throughput", {})
+    want = set(ips[home_zone(CLIENT_IP)])
+    peer_dir = os.path.join(OUT, "peers")
+    os.makedirs(peer_dir, exist_ok=True)
+    targets = [("httpdns UDP", None, PORTS["httpdns_dns"])]
+    if not args.no_peers:
+        targets += [("gdnsd UDP", "gdnsd", PORTS["gdnsd"]),
+                    ("dnsdist UDP", "dnsdist", PORTS["dnsdist_udp"])]
+    for label, peer_name, port in targets:
+        if peer_name and not shutil.which(peer_name):
+            print(f"  {label}: {peer_name} is not installed; row skipped", flush=True)
+            rows[label] = None
+            continue
+        peer = None
+        if peer_name == "gdnsd":
+            gdir = gdnsd_files(os.path.join(peer_dir, "gdnsd"), ips)
+            peer = Server("gdnsd", ["gdnsd", "-c", gdir, "start"])
+        elif peer_name == "dnsdist":
+            conf = os.path.join(peer_dir, "dnsdist-udp.conf")
+            with open(conf, "w") as f:
+                f.write(dnsdist_udp_config(ips))
+            peer = Server("dnsdist-udp", ["dnsdist", "-C", conf, "--supervised",
+                                          "--disable-syslog"])
+        pids = [peer.pid] if peer else [ours.pid]
+        try:
+            answer = wait_udp(port)
+            if peer and peer.proc.poll() is not None:
+                # Something else answers on the port (another instance, say).
+                raise RuntimeError(f"{label}: {peer_name} exited (status {peer.proc.returncode}); "
+                                   f"see {peer.log.name}")
+            if not answer or not set(answer) <= want:
+                raise RuntimeError(f"{label}: {HOST} A for ECS {CLIENT_IP}/{ECS_PREFIX} answered "
+                                   f"{answer}, not the {home_zone(CLIENT_IP)} endpoints "
+                                   f"{sorted(want)}; see {LOGS}")
+            log = os.path.join(OUT, f"dnsperf-{port}.log")
+            row = {"answer": answer,
+                   "udp": dnsperf(port, pids, args.duration, args.udp_clients,
+                                  args.udp_outstanding, log)}
+            rows[label] = row
+            u = row["udp"]
+            print(f"  {label}: {u['rps']:,.0f} q/s p99 {fmt_ms(u['p99_ms'])} ms (server CPU "
+                  f"{u['server_cpu']:.0f}%, dnsperf {u['gen_cpu']:.0f}%, lost {u['lost']}, "
+                  f"errors {u['errors']}); answer {answer}", flush=True)
+        finally:
+            if peer:
+                peer.stop()
+
+
+def home_zone(ip):
+    """The zone STEERING gives an IPv4 client (first match wins; DEFAULT_ZONE if none)."""
+    addr = struct.unpack("!I", socket.inet_aton(ip))[0]
+    for _, nets, zone in STEERING:
+        for net in nets:
+            base, bits = net.split("/")
+            mask = (0xFFFFFFFF << (32 - int(bits))) & 0xFFFFFFFF
+            if addr & mask == struct.unpack("!I", socket.inet_aton(base))[0] & mask:
+                return zone
+    return DEFAULT_ZONE
+
+
+def h2load_at_peak(name, port, path, pids, args, headers, **options):
+    """h2load at full rate with its per-request log, for p50/p99/p99.9 (h2load itself
+    prints only mean and sd); the log (tens of MB at full rate) is dropped once read.
+    A failed run is recorded as {"error": ...}, not raised."""
+    log = os.path.join(OUT, f"{name}-{port}.log")
     try:
         return h2load(port, path, pids, args.conns, args.duration, headers,
-                      streams=args.streams)
+                      log_file=log, **options)
     except RuntimeError as e:
         return {"error": str(e).splitlines()[0]}
+    finally:
+        if os.path.exists(log):
+            os.remove(log)
 
 
 def print_row(label, row):
-    h1 = row.get("h1", {})
-    h2 = row.get("h2c", {})
-    print(f"  {label}: h1 {h1.get('rps', 0):,.0f}/s p99 {fmt_ms(h1.get('p99_ms'))} ms "
-          f"(server CPU {h1.get('server_cpu', 0):.0f}%, wrk {h1.get('gen_cpu', 0):.0f}%, "
-          f"errors {h1.get('errors')}); h2c {h2.get('rps', 0):,.0f}/s "
-          f"(server CPU {h2.get('server_cpu', 0):.0f}%); answer {row.get('answer')}",
-          flush=True)
+    parts = []
+    h1 = row.get("h1")
+    if h1:
+        parts.append(f"h1 {h1.get('rps', 0):,.0f}/s p99 {fmt_ms(h1.get('p99_ms'))} ms "
+                     f"(server CPU {h1.get('server_cpu', 0):.0f}%, wrk {h1.get('gen_cpu', 0):.0f}%, "
+                     f"errors {h1.get('errors')})")
+    for key in ("h2c",) + TLS_KEYS:
+        r = row.get(key)
+        if r is None:
+            continue
+        if "error" in r:
+            parts.append(f"{key} error: {r['error']}")
+            continue
+        text = (f"{key} {r.get('rps', 0):,.0f}/s p99 {fmt_ms(r.get('p99_ms'))} ms "
+                f"(server CPU {r.get('server_cpu', 0):.0f}%, generator {r.get('gen_cpu', 0):.0f}%")
+        if key == "h1_tls_reconnect":
+            text += f", resumed {r['resumed_pct']:.1f}% of {r['handshakes']} handshakes"
+        parts.append(text + f", errors {r.get('errors')})")
+    print(f"  {label}: {'; '.join(parts)}; answer {row.get('answer')}", flush=True)
 
 
 def run_scale(args, results):
@@ -867,9 +1328,8 @@ def report(results, args):
         for name, ns in results["criterion"].items():
             add(f"| {name} | {ns:,.0f} | < 2,000 {'✅' if ns < 2000 else '❌'} |")
         add("")
-    if t:
+    if any(row and "h1" in row for row in t.values()):
         hello = (t.get("axum hello (ceiling)") or {}).get("h1", {}).get("rps")
-        hello2 = (t.get("axum hello (ceiling)") or {}).get("h2c", {}).get("rps")
         dd = (t.get("dnsdist DoH (SpoofAction)") or {}).get("h1", {}).get("rps")
         dd2 = (t.get("dnsdist DoH (SpoofAction)") or {}).get("h2c", {}).get("rps")
         add("| server (same client IP, same answer table) | HTTP/1.1 q/s (wrk) | % of hello | "
@@ -877,8 +1337,10 @@ def report(results, args):
             "× dnsdist h2c | answer |")
         add("|---|---:|---:|---:|---|---:|---:|---:|---|")
         for label, row in t.items():
-            if row is None:
+            if row is None and "UDP" not in label:
                 add(f"| {label} | n/a (no DoH in this build) | | | | | | | |")
+                continue
+            if not row or "h1" not in row:
                 continue
             h1, h2 = row["h1"], row.get("h2c", {})
             x = f"{h1['rps'] / dd:.2f}×" if dd else "n/a"
@@ -891,6 +1353,7 @@ def report(results, args):
                 f"{h1['server_cpu']:.0f}% (wrk {h1['gen_cpu']:.0f}%){bound} | {h2s} | {x2} | "
                 f"{', '.join(row.get('answer') or [])} |")
         add("")
+    if any(row and "h1_half" in row for row in t.values()):
         add("| fixed rate at half of peak (h2load --h1 --rps) | connections | target q/s | "
             "achieved | p50 ms | p99 ms | p99.9 ms | server CPU |")
         add("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -900,10 +1363,13 @@ def report(results, args):
                     f"{fmt_ms(h.get('p50_ms'))} | {fmt_ms(h.get('p99_ms'))} | "
                     f"{fmt_ms(h.get('p999_ms'))} | {h['server_cpu']:.0f}% |")
         add("")
-        if hello2:
-            add(f"h2c ceiling (hello): {hello2:,.0f} q/s; /resolve h2c is "
-                f"{ratio((t.get('httpdns /resolve') or {}).get('h2c', {}).get('rps'), hello2)} of it.")
-            add("")
+    hello2 = ((t.get("axum hello (ceiling)") or {}).get("h2c") or {}).get("rps")
+    if hello2:
+        add(f"h2c ceiling (hello): {hello2:,.0f} q/s; /resolve h2c is "
+            f"{ratio((t.get('httpdns /resolve') or {}).get('h2c', {}).get('rps'), hello2)} of it.")
+        add("")
+    lines.extend(tls_table(t, args))
+    lines.extend(udp_table(t, args))
     s = results.get("scale")
     if s and "cold_load_s" in s:
         c = s["config"]
@@ -948,6 +1414,76 @@ def report(results, args):
     return "\n".join(lines)
 
 
+def times(a, b):
+    """a as a multiple of b ("1.23×"), or n/a when either is missing."""
+    return f"{a / b:.2f}×" if a and b else "n/a"
+
+
+def tls_table(t, args):
+    """The TLS 1.3 keys: h2 and HTTP/1.1 keep-alive (h2load), and HTTP/1.1 with a new
+    resumed connection every RECONNECT_EVERY requests; each × dnsdist's same key."""
+    keyed = {label: row for label, row in t.items()
+             if row and any(k in row for k in TLS_KEYS)}
+    if not keyed:
+        return []
+    dd = t.get("dnsdist DoH (SpoofAction)") or {}
+    hello = t.get("axum hello (ceiling)") or {}
+    out = [f"| TLS 1.3 (h2load; reconnect: bench-tls-reconnect, new connection every "
+           f"{RECONNECT_EVERY} requests, sessions resumed) | key | q/s | % of hello | "
+           f"× dnsdist | p50 / p99 ms | server CPU | generator CPU | notes |",
+           "|---|---|---:|---:|---:|---|---:|---:|---|"]
+    for label, row in keyed.items():
+        for key in TLS_KEYS:
+            r = row.get(key)
+            if r is None:
+                continue
+            if "error" in r:
+                out.append(f"| {label} | {key} | error: {r['error']} | | | | | | |")
+                continue
+            rps = r.get("rps")
+            notes = f"{r['errors']} errors" if r.get("errors") else ""
+            if key == "h1_tls_reconnect":
+                notes = (f"resumed {r['resumed_pct']:.1f}% of {r['handshakes']:,} handshakes; "
+                         f"handshake p99 {fmt_ms(r.get('handshake_p99_ms'))} ms"
+                         + (f"; {notes}" if notes else ""))
+            elif r.get("gen_cpu", 0) > 90 and r.get("server_cpu", 0) < 90:
+                notes = "**generator-bound** " + notes
+            out.append(f"| {label} | {key} | {rps:,.0f} | "
+                       f"{ratio(rps, (hello.get(key) or {}).get('rps'))} | "
+                       f"{times(rps, (dd.get(key) or {}).get('rps'))} | "
+                       f"{fmt_ms(r.get('p50_ms'))} / {fmt_ms(r.get('p99_ms'))} | "
+                       f"{r.get('server_cpu', 0):.0f}% | {r.get('gen_cpu', 0):.0f}% | {notes} |")
+    out.append("")
+    return out
+
+
+def udp_table(t, args):
+    """Classic DNS over UDP (dnsperf, one ECS client, one steering table), and httpdns
+    UDP × gdnsd and × dnsdist."""
+    labels = [label for label in ("httpdns UDP", "gdnsd UDP", "dnsdist UDP") if label in t]
+    if not labels:
+        return []
+    rps = {label: ((t.get(label) or {}).get("udp") or {}).get("rps") for label in labels}
+    out = [f"| classic DNS over UDP (dnsperf, ECS {CLIENT_IP}/{ECS_PREFIX}, "
+           f"{args.udp_clients} sockets, {args.udp_outstanding} in flight) | q/s | "
+           f"× gdnsd | × dnsdist | p50 / p99 / p99.9 ms | server CPU | dnsperf CPU | "
+           f"lost / errors | answer |",
+           "|---|---:|---:|---:|---|---:|---:|---|---|"]
+    for label in labels:
+        row = t.get(label)
+        if not row:
+            out.append(f"| {label} | n/a (not installed) | | | | | | | |")
+            continue
+        u = row["udp"]
+        out.append(f"| {label} | {u['rps']:,.0f} | {times(u['rps'], rps.get('gdnsd UDP'))} | "
+                   f"{times(u['rps'], rps.get('dnsdist UDP'))} | {fmt_ms(u['p50_ms'])} / "
+                   f"{fmt_ms(u['p99_ms'])} / {fmt_ms(u['p999_ms'])} | {u['server_cpu']:.0f}% | "
+                   f"{u['gen_cpu']:.0f}% | {u['lost']} / {u['errors']} | "
+                   f"{', '.join(row.get('answer') or [])} |")
+    out.append("")
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration", type=int, default=int(os.environ.get("DURATION", 10)))
@@ -959,9 +1495,20 @@ def main():
     p.add_argument("--failover-rounds", type=int, default=5)
     p.add_argument("--scale-rounds", type=int, default=3)
     p.add_argument("--only", default="throughput,scale,failover")
+    p.add_argument("--keys", default=",".join(THROUGHPUT_KEYS),
+                   help="throughput keys to measure (default all): " + ",".join(THROUGHPUT_KEYS))
+    p.add_argument("--udp-clients", type=int, default=int(os.environ.get("UDP_CLIENTS", 16)),
+                   help="dnsperf -c: UDP sockets the queries come from")
+    p.add_argument("--udp-outstanding", type=int,
+                   default=int(os.environ.get("UDP_OUTSTANDING", 200)),
+                   help="dnsperf -q: queries kept in flight")
     p.add_argument("--no-peers", action="store_true")
     p.add_argument("--criterion", help="file with `cargo bench --bench scheduler` output")
     args = p.parse_args()
+    args.keys = [k for k in args.keys.split(",") if k]
+    unknown = set(args.keys) - set(THROUGHPUT_KEYS)
+    if unknown:
+        p.error(f"--keys: unknown {', '.join(sorted(unknown))}; known: {', '.join(THROUGHPUT_KEYS)}")
     os.makedirs(OUT, exist_ok=True)
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
