@@ -47,6 +47,37 @@ pub fn render() -> String {
     install().map(PrometheusHandle::render).unwrap_or_default()
 }
 
+/// `httpdns_requests_total` and `httpdns_request_duration_seconds` of one route,
+/// registered once: recording through them costs no label strings and no registry
+/// lookup, which matters on the hot routes ([`crate::http::hot`]).
+pub struct RouteMetrics {
+    route: &'static str,
+    duration: metrics::Histogram,
+    /// Per status code, registered on first use.
+    by_status: Box<[OnceLock<metrics::Counter>]>,
+}
+
+impl RouteMetrics {
+    pub fn new(route: &'static str) -> Self {
+        Self {
+            route,
+            duration: metrics::histogram!("httpdns_request_duration_seconds", "route" => route),
+            by_status: (0..600).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Counts one answer with `status` that took `elapsed`.
+    pub fn record(&self, status: axum::http::StatusCode, elapsed: std::time::Duration) {
+        let code = status.as_u16();
+        let register = || metrics::counter!("httpdns_requests_total", "route" => self.route, "status" => code.to_string());
+        match self.by_status.get(usize::from(code)) {
+            Some(slot) => slot.get_or_init(register).increment(1),
+            None => register().increment(1),
+        }
+        self.duration.record(elapsed.as_secs_f64());
+    }
+}
+
 /// Counts requests by route and status and records their latency.
 pub async fn track(request: Request, next: Next) -> Response {
     let route = request

@@ -22,6 +22,8 @@ use crate::api::{self, AppState};
 use crate::config::ServerConfig;
 use crate::dns::{self, DnsHandler};
 use crate::epoch::Epoch;
+use crate::http::hot::HotRoutes;
+use crate::http::rate_limit::RateLimit;
 use crate::http::serve::HttpLimits;
 use crate::reload::Reloader;
 use crate::resolver::{Live, Resolver};
@@ -151,7 +153,7 @@ impl Server {
         };
         let dns_addr = dns_sockets.as_ref().map(|sockets| sockets.addr);
 
-        let public_router = public_router(&resolver, &config);
+        let (public_router, public_hot) = public_routes(&resolver, &config);
         let max_connections = connection_limits_for(&config, open_files);
         tracing::info!(
             open_files,
@@ -172,6 +174,7 @@ impl Server {
             crate::http::serve::serve(
                 public,
                 public_router,
+                Some(Arc::new(public_hot)),
                 tls.clone(),
                 http_limits("public"),
                 shutdown.clone(),
@@ -205,6 +208,7 @@ impl Server {
             tasks.push(crate::http::serve::serve(
                 listener,
                 admin_router,
+                None,
                 admin_tls,
                 http_limits("admin"),
                 shutdown.clone(),
@@ -288,14 +292,65 @@ fn connection_limits_for(config: &ServerConfig, open_files: u64) -> usize {
     budget
 }
 
+/// The per-client rate limit of the public listener: its buckets are made here, once
+/// per listener (the rates are start-only).
+fn public_rate_limit(resolver: &Resolver, config: &ServerConfig) -> RateLimit {
+    RateLimit {
+        limits: Arc::new(config.limits.client_limits()),
+        resolver: resolver.clone(),
+    }
+}
+
+/// `GET /resolve` and `GET /dns-query` on the lean path ([`crate::http::hot`]), in
+/// front of the router, which serves everything else (and the same two routes to
+/// callers that build the router alone, e.g. tests with `oneshot`).
+fn public_hot_routes(
+    resolver: &Resolver,
+    config: &ServerConfig,
+    rate_limit: RateLimit,
+) -> HotRoutes {
+    let app = AppState {
+        resolver: resolver.clone(),
+        max_body_bytes: config.limits.max_body_bytes,
+    };
+    let doh = dns::doh::Doh::new(
+        DnsHandler::new(resolver.clone()),
+        config.dns.max_query_bytes,
+    );
+    HotRoutes::new(rate_limit)
+        .get(
+            "/resolve",
+            Box::new(move |peer, headers, query| api::resolve_answer(&app, peer, headers, query)),
+        )
+        .get(
+            "/dns-query",
+            Box::new(move |peer, headers, query| doh.get(peer, headers, query)),
+        )
+}
+
+/// The public listener's routes: the router and, in front of it, the hot routes, sharing
+/// one set of rate-limit buckets.
+pub fn public_routes(resolver: &Resolver, config: &ServerConfig) -> (axum::Router, HotRoutes) {
+    let rate_limit = public_rate_limit(resolver, config);
+    (
+        public_router_with(resolver, config, rate_limit.clone()),
+        public_hot_routes(resolver, config, rate_limit),
+    )
+}
+
+/// The public router alone (every public route, without the hot path in front).
+pub fn public_router(resolver: &Resolver, config: &ServerConfig) -> axum::Router {
+    public_routes(resolver, config).0
+}
+
 /// The public listener's routes: the JSON API (`/resolve`, `/report`, `/healthz`) and
 /// DoH (`/dns-query`), both over `resolver`, behind the per-client rate limit (its
 /// buckets are made here, once per listener: the rates are start-only).
-pub fn public_router(resolver: &Resolver, config: &ServerConfig) -> axum::Router {
-    let rate_limit = crate::http::rate_limit::RateLimit {
-        limits: Arc::new(config.limits.client_limits()),
-        resolver: resolver.clone(),
-    };
+fn public_router_with(
+    resolver: &Resolver,
+    config: &ServerConfig,
+    rate_limit: RateLimit,
+) -> axum::Router {
     api::router(AppState {
         resolver: resolver.clone(),
         max_body_bytes: config.limits.max_body_bytes,

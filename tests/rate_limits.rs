@@ -57,6 +57,18 @@ async fn a_client_over_its_bucket_gets_429_with_retry_after_and_others_are_serve
     // DoH counts against the same bucket.
     let (status, _, _) = get_as(&s, "/dns-query?name=api.example.com&type=A", "198.51.100.7").await;
     assert_eq!(status, 429);
+    // GETs of /resolve and /dns-query take the hot path, everything else the router:
+    // both draw on one bucket, so a POST finds it as empty.
+    let posted = s
+        .client
+        .post(s.url("/dns-query"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .header("content-type", "application/dns-message")
+        .body(query(7))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status().as_u16(), 429);
     // Another client, and health checks, are untouched.
     let (status, _, _) = get_as(&s, "/resolve?host=api.example.com", "198.51.100.8").await;
     assert_eq!(status, 200);

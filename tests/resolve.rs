@@ -280,3 +280,47 @@ async fn a_malformed_forwarded_for_entry_cannot_hand_the_choice_to_x_real_ip() {
     // Junk in the client's own position: the last trusted hop (the peer), not X-Real-IP.
     assert_eq!(client_ip("202.96.128.86, junk").await, "127.0.0.1");
 }
+
+#[tokio::test]
+async fn hot_routes_count_requests_by_route_and_status_like_the_router() {
+    // GET /resolve and GET /dns-query skip the router: their request metrics must still
+    // carry the route and status labels the router's middleware gives every route.
+    let s = common::start_example().await;
+    assert_eq!(s.get_json("/resolve?host=api.example.com").await.0, 200);
+    assert_eq!(s.get_json("/resolve?host=bad%20host").await.0, 400);
+    assert_eq!(
+        s.get_json("/dns-query?name=api.example.com&type=A").await.0,
+        200
+    );
+    let metrics = s.metrics().await;
+    // The recorder is per process and other tests run beside this one: at least.
+    let value = |series: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    for (series, at_least) in [
+        (
+            r#"httpdns_requests_total{route="/resolve",status="200"}"#,
+            1,
+        ),
+        (
+            r#"httpdns_requests_total{route="/resolve",status="400"}"#,
+            1,
+        ),
+        (
+            r#"httpdns_requests_total{route="/dns-query",status="200"}"#,
+            1,
+        ),
+        (
+            r#"httpdns_request_duration_seconds_count{route="/resolve"}"#,
+            2,
+        ),
+    ] {
+        assert!(
+            value(series) >= at_least,
+            "{series} < {at_least}:\n{metrics}"
+        );
+    }
+}

@@ -16,6 +16,7 @@ use serde_json::json;
 
 pub use crate::http::{ApiError, EPOCH_HEADER};
 use crate::resolver::Resolver;
+pub use resolve::answer as resolve_answer;
 
 /// Shared state of the public handlers.
 #[derive(Clone)]

@@ -122,7 +122,18 @@ pub(super) async fn resolve(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params: ResolveParams = crate::http::query(query.as_deref())?;
+    answer(&app, peer, &headers, query.as_deref())
+}
+
+/// `GET /resolve`, from the request's parts: shared by the router and the hot path
+/// ([`crate::http::hot`]), which calls it without extracting owned copies.
+pub fn answer(
+    app: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Response, ApiError> {
+    let params: ResolveParams = crate::http::query(query)?;
     let request = app.resolver.request();
     let snapshot = request.snapshot();
     if let Some(signing) = &snapshot.signing {
@@ -145,7 +156,7 @@ pub(super) async fn resolve(
         .map(|ip| parse_ip(ip, "ip"))
         .transpose()?;
 
-    let (ip, _source) = client_ip(peer.ip(), &headers, &snapshot.trusted_proxies, explicit);
+    let (ip, _source) = client_ip(peer.ip(), headers, &snapshot.trusted_proxies, explicit);
     let context = request.for_client(ip);
     let model = &snapshot.model;
     let epoch = app.resolver.epoch().current();

@@ -46,16 +46,13 @@ const BASE64URL: GeneralPurpose = GeneralPurpose::new(
 pub fn router(handler: DnsHandler, max_query_bytes: usize) -> Router {
     Router::new()
         .route("/dns-query", get(doh_get).post(doh_post))
-        .with_state(Doh {
-            handler,
-            max_query_bytes,
-        })
+        .with_state(Doh::new(handler, max_query_bytes))
 }
 
 /// The DoH handlers' state: the shared DNS handler and the query size bound, which
 /// holds for GET (decoded `dns=`) and POST bodies alike.
 #[derive(Clone)]
-struct Doh {
+pub struct Doh {
     handler: DnsHandler,
     max_query_bytes: usize,
 }
@@ -91,17 +88,45 @@ fn client(request: &Request<'_>, peer: SocketAddr, headers: &HeaderMap) -> std::
 }
 
 async fn doh_get(
-    State(Doh {
-        handler,
-        max_query_bytes,
-    }): State<Doh>,
+    State(doh): State<Doh>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params: GetParams = crate::http::query(query.as_deref())?;
+    doh.get(peer, &headers, query.as_deref())
+}
+
+impl Doh {
+    /// The DoH state for the hot path ([`crate::http::hot`]).
+    pub fn new(handler: DnsHandler, max_query_bytes: usize) -> Self {
+        Self {
+            handler,
+            max_query_bytes,
+        }
+    }
+
+    /// `GET /dns-query`, from the request's parts: shared by the router and the hot
+    /// path.
+    pub fn get(
+        &self,
+        peer: SocketAddr,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<Response, ApiError> {
+        get_answer(&self.handler, self.max_query_bytes, peer, headers, query)
+    }
+}
+
+fn get_answer(
+    handler: &DnsHandler,
+    max_query_bytes: usize,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Response, ApiError> {
+    let params: GetParams = crate::http::query(query)?;
     let request = handler.resolver().request();
-    let client = client(&request, peer, &headers);
+    let client = client(&request, peer, headers);
     if let Some(dns) = params.dns {
         let bytes = BASE64URL
             .decode(dns.trim())
@@ -109,7 +134,7 @@ async fn doh_get(
         if bytes.len() > max_query_bytes {
             return Err(too_large(bytes.len(), max_query_bytes));
         }
-        return wire_answer(&handler, &request, &bytes, client);
+        return wire_answer(handler, &request, &bytes, client);
     }
     if let Some(name) = params.name {
         if let Some(signing) = &request.snapshot().signing {
@@ -123,7 +148,7 @@ async fn doh_get(
                 .map_err(ApiError::Forbidden)?;
         }
         return json_answer(
-            &handler,
+            handler,
             &request,
             &name,
             params.kind.as_deref(),

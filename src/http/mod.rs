@@ -3,12 +3,14 @@
 //! The one error type ([`ApiError`]), body and parameter reading ([`body`]) with a
 //! deadline on slow bodies ([`deadline`]), the way an axum router is served on a
 //! listener, over TLS or plaintext, with connection caps and timeouts ([`serve`]), and
-//! the per-client rate limit of the public fronts ([`rate_limit`]). No
+//! the per-client rate limit of the public fronts ([`rate_limit`]), and the lean path
+//! of the two hot `GET` routes ([`hot`]). No
 //! steering logic lives here: these are the parts every HTTP front needs the same.
 
 pub mod body;
 pub mod deadline;
 mod error;
+pub mod hot;
 pub mod rate_limit;
 pub mod serve;
 

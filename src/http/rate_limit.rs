@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::HeaderValue;
 use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -33,33 +33,41 @@ pub struct RateLimit {
 
 /// Answers 429 when the client's bucket is empty, else passes the request on.
 pub async fn limit(State(state): State<RateLimit>, request: Request, next: Next) -> Response {
-    if state.limits.is_off() || !LIMITED_PATHS.contains(&request.uri().path()) {
-        return next.run(request).await;
+    let refused = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .and_then(|ConnectInfo(peer)| state.refuse(request.uri().path(), *peer, request.headers()));
+    match refused {
+        Some(response) => response,
+        None => next.run(request).await,
     }
-    let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
-        return next.run(request).await;
-    };
-    let (client, _) = client_ip(
-        peer.ip(),
-        request.headers(),
-        &state.resolver.snapshot().trusted_proxies,
-        None,
-    );
-    match state.limits.check(client) {
-        Ok(()) => next.run(request).await,
-        Err(wait) => {
-            metrics::counter!("httpdns_rate_limited_total", "front" => "http").increment(1);
-            tracing::debug!(%client, path = request.uri().path(), "rate limited");
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let mut response = ApiError::RateLimited(format!(
-                "too many requests from {client}; retry in {}s",
-                seconds.max(1)
-            ))
-            .into_response();
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-            response
+}
+
+impl RateLimit {
+    /// The 429 answer when `path` counts against the client's buckets and they are
+    /// empty; `None` lets the request through. Shared by the middleware and the hot
+    /// path ([`super::hot`]).
+    pub fn refuse(&self, path: &str, peer: SocketAddr, headers: &HeaderMap) -> Option<Response> {
+        if self.limits.is_off() || !LIMITED_PATHS.contains(&path) {
+            return None;
         }
+        let (client, _) = client_ip(
+            peer.ip(),
+            headers,
+            &self.resolver.snapshot().trusted_proxies,
+            None,
+        );
+        let wait = self.limits.check(client).err()?;
+        metrics::counter!("httpdns_rate_limited_total", "front" => "http").increment(1);
+        tracing::debug!(%client, path, "rate limited");
+        let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+        let mut response = ApiError::RateLimited(format!(
+            "too many requests from {client}; retry in {seconds}s"
+        ))
+        .into_response();
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        Some(response)
     }
 }

@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
 
+use super::hot::HotRoutes;
 use crate::accept::{ConnectionLimits, ConnectionSlot};
 use crate::tls::Tls;
 
@@ -52,6 +53,7 @@ pub struct HttpLimits {
 pub fn serve(
     listener: TcpListener,
     router: Router,
+    hot: Option<Arc<HotRoutes>>,
     tls: Option<Tls>,
     limits: HttpLimits,
     shutdown: CancellationToken,
@@ -70,6 +72,7 @@ pub fn serve(
             let connection = Connection {
                 peer,
                 router: router.clone(),
+                hot: hot.clone(),
                 builder: builder.clone(),
                 watcher: graceful.watcher(),
                 limits: limits.clone(),
@@ -104,6 +107,8 @@ pub fn serve(
 struct Connection {
     peer: SocketAddr,
     router: Router,
+    /// Served before the router, when the listener has hot routes.
+    hot: Option<Arc<HotRoutes>>,
     builder: auto::Builder<TokioExecutor>,
     watcher: Watcher,
     limits: HttpLimits,
@@ -119,14 +124,24 @@ impl Connection {
         let peer = self.peer;
         let activity = Arc::new(Activity::new(h2));
         let router = self.router;
+        let hot = self.hot;
         let in_service = Arc::clone(&activity);
         let service = hyper::service::service_fn(
             move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
                 let request_guard = in_service.request_started();
-                let response = router.clone().call(request);
+                let outcome = match hot.as_ref().and_then(|hot| hot.answer(&request, peer)) {
+                    Some(response) => Err(response),
+                    None => {
+                        request.extensions_mut().insert(ConnectInfo(peer));
+                        Ok(router.clone().call(request))
+                    }
+                };
                 async move {
-                    let response = response.await;
+                    // Err: answered on the hot path; Ok: the router's future.
+                    let response = match outcome {
+                        Err(answered) => Ok(answered),
+                        Ok(routed) => routed.await,
+                    };
                     drop(request_guard);
                     response
                 }
