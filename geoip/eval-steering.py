@@ -88,7 +88,8 @@ def parse_args():
 
 def build_binary(args):
     if args.bin:
-        return args.bin
+        # fetch-open-data.sh runs from its own directory: a relative path would not resolve.
+        return os.path.abspath(args.bin)
     subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path", os.path.join(REPO, "Cargo.toml")], check=True)
     return os.path.join(REPO, "target/release/httpdns")
 
