@@ -14,7 +14,16 @@
 4. A client is right when it lands in the zone of its announcing network's carrier
    (mainland sample) or in `overseas` (non-Chinese sample). Prints the agreement.
 
-Only loopback traffic besides the npm registry used by fetch-open-data.sh.
+The non-Chinese sample is judged by two independent sources, not one: the announcing
+network is not Chinese AND the registry (the whois country of geo-whois-asn-country, the
+pinned source of fetch-open-data.sh) does not say CN. Addresses of non-Chinese networks
+in space registered to China (e.g. AS2914 NTT announcing CN-registered /24s that
+ip2region also places in Guangdong) are drawn as usual but not scored: where the
+registry and ip2region both say China, steering them to a mainland zone is what the
+evidence says. They are printed on a line of their own with where they landed.
+
+Only loopback traffic besides the npm registry used by fetch-open-data.sh (and PyPI, when
+the `maxminddb` module must be installed).
 """
 
 import argparse
@@ -32,6 +41,12 @@ import tempfile
 import time
 import tomllib
 import urllib.request
+
+try:
+    import maxminddb
+except ImportError:  # the registry check needs it; PyPI is the ordinary client's source
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "maxminddb>=2,<4"], check=True)
+    import maxminddb
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -73,7 +88,8 @@ def parse_args():
 
 def build_binary(args):
     if args.bin:
-        return args.bin
+        # fetch-open-data.sh runs from its own directory: a relative path would not resolve.
+        return os.path.abspath(args.bin)
     subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path", os.path.join(REPO, "Cargo.toml")], check=True)
     return os.path.join(REPO, "target/release/httpdns")
 
@@ -137,6 +153,13 @@ def draw(rng, rows, key, count, v6_share):
     return sample
 
 
+def registry_countries(work, sample):
+    """The whois (registry) country of every address, from the pinned country mmdb."""
+    path = os.path.join(work, "country/package/geo-whois-asn-country.mmdb")
+    with maxminddb.open_database(path) as reader:
+        return {ip: ((reader.get(ip) or {}).get("country_code") or "-").upper() for ip, *_ in sample}
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -196,6 +219,7 @@ def main():
     for key in keys:
         sample += draw(rng, rows, key, args.per_carrier, args.v6_share)
     sample += draw(rng, rows, "overseas", args.overseas, args.v6_share)
+    registry = registry_countries(args.work, sample)
 
     zones = keys + ["overseas", "unknown"]
     with tempfile.TemporaryDirectory() as directory:
@@ -214,8 +238,12 @@ def main():
     total = collections.Counter()
     landed = collections.Counter()
     misses = []
+    registered_cn = []
     for ip, expected, asn, org, zone, geo in answers:
         family = "v6" if ":" in ip else "v4"
+        if expected == "overseas" and registry[ip] == "CN":
+            registered_cn.append((ip, asn, org, zone, geo))
+            continue
         group = "mainland" if expected in HEADLINE else "overseas_all" if expected == "overseas" else "other"
         for bucket in (expected, f"{expected} {family}", group):
             total[bucket] += 1
@@ -232,7 +260,13 @@ def main():
     print(f"mainland carriers ({', '.join(HEADLINE)}): {100 * right['mainland'] / max(total['mainland'], 1):.2f}% "
           f"({right['mainland']}/{total['mainland']}) steered to the announcing network's carrier")
     print(f"non-Chinese:       {100 * right['overseas_all'] / max(total['overseas_all'], 1):.2f}% "
-          f"({right['overseas_all']}/{total['overseas_all']}) steered overseas")
+          f"({right['overseas_all']}/{total['overseas_all']}) steered overseas "
+          "(non-Chinese announcing network, registry country not CN)")
+    landed_cn = collections.Counter(zone for *_, zone, _ in registered_cn)
+    print(f"not scored:        {len(registered_cn)} addresses of non-Chinese networks in CN-registered space, "
+          f"landed: {', '.join(f'{z} {n}' for z, n in landed_cn.most_common()) or '-'}")
+    for ip, asn, org, zone, geo in registered_cn[: args.misses]:
+        print(f"  {ip} AS{asn} {org!r}: registry CN, landed {zone}, geo {json.dumps(geo, ensure_ascii=False)}")
     if landed:
         print("misses (expected -> landed):")
         for (expected, zone), n in landed.most_common():

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::merge::Rule;
+use super::merge::{Provenance, Rule, SourceViews};
 use crate::geoip::{AsnCarriers, Geo, GeoDb, GeoIpError};
 
 #[derive(Debug, Default, Deserialize)]
@@ -23,23 +23,83 @@ struct Stored {
     isp: Option<String>,
     asn: Option<u32>,
     #[serde(default)]
-    src: Sources,
+    src: StoredSources,
     #[serde(default)]
-    why: Why,
+    why: StoredWhy,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct Sources {
-    region: Option<String>,
-    asn_org: Option<String>,
-    whois: Option<String>,
+/// `src` as [`SourceViews`] writes it (three strings), or as nested map (builds before
+/// the provenance was compacted).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StoredSources {
+    Compact(Vec<String>),
+    Map {
+        region: Option<String>,
+        asn_org: Option<String>,
+        whois: Option<String>,
+    },
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct Why {
-    country: Option<String>,
-    carrier: Option<String>,
-    isp: Option<String>,
+impl Default for StoredSources {
+    fn default() -> Self {
+        StoredSources::Compact(Vec::new())
+    }
+}
+
+impl StoredSources {
+    fn views(&self) -> SourceViews {
+        match self {
+            StoredSources::Compact(views) => SourceViews::from_stored(views).unwrap_or_default(),
+            StoredSources::Map {
+                region,
+                asn_org,
+                whois,
+            } => SourceViews {
+                region: region.clone(),
+                asn_org: asn_org.clone(),
+                whois: whois.clone(),
+            },
+        }
+    }
+}
+
+/// `why` as [`Provenance::pack`] writes it, or as a map of rule keys (older builds).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StoredWhy {
+    Packed(u16),
+    Map {
+        country: Option<String>,
+        carrier: Option<String>,
+        isp: Option<String>,
+    },
+}
+
+impl Default for StoredWhy {
+    fn default() -> Self {
+        StoredWhy::Packed(0)
+    }
+}
+
+impl StoredWhy {
+    fn provenance(&self) -> Provenance {
+        match self {
+            StoredWhy::Packed(packed) => Provenance::unpack(*packed),
+            StoredWhy::Map {
+                country,
+                carrier,
+                isp,
+            } => {
+                let rule = |key: &Option<String>| key.as_deref().and_then(Rule::from_key);
+                Provenance {
+                    country: rule(country),
+                    carrier: rule(carrier),
+                    isp: rule(isp),
+                }
+            }
+        }
+    }
 }
 
 /// What `geoip explain` prints for one address.
@@ -88,14 +148,10 @@ fn or_dash(value: Option<&str>) -> &str {
 }
 
 impl Explanation {
-    fn rule_line(key: Option<&str>) -> String {
-        match key {
-            None => "-".to_string(),
-            Some(key) => match Rule::from_key(key) {
-                Some(rule) => format!("{key}: {}", rule.reason()),
-                None => format!("{key} (unknown rule)"),
-            },
-        }
+    fn rule_line(rule: Option<Rule>) -> String {
+        rule.map_or("-".to_string(), |rule| {
+            format!("{}: {}", rule.key(), rule.reason())
+        })
     }
 }
 
@@ -110,7 +166,9 @@ impl fmt::Display for Explanation {
         };
         writeln!(f, "  network {}", or_dash(self.network.as_deref()))?;
         writeln!(f, "sources")?;
-        let recorded = stored.why.country.is_some() || stored.why.carrier.is_some();
+        let why = stored.why.provenance();
+        let src = stored.src.views();
+        let recorded = why.country.is_some() || why.carrier.is_some();
         if recorded {
             let region_source = if self.ip.is_ipv4() {
                 "ip2region"
@@ -120,7 +178,7 @@ impl fmt::Display for Explanation {
             writeln!(
                 f,
                 "  {region_source:<15} {}",
-                or_dash(stored.src.region.as_deref())
+                or_dash(src.region.as_deref())
             )?;
             let table = stored
                 .asn
@@ -132,15 +190,11 @@ impl fmt::Display for Explanation {
                 Some(asn) => writeln!(
                     f,
                     "  announcing ASN  AS{asn} {} ({table})",
-                    or_dash(stored.src.asn_org.as_deref())
+                    or_dash(src.asn_org.as_deref())
                 )?,
                 None => writeln!(f, "  announcing ASN  -")?,
             }
-            writeln!(
-                f,
-                "  whois country   {}",
-                or_dash(stored.src.whois.as_deref())
-            )?;
+            writeln!(f, "  whois country   {}", or_dash(src.whois.as_deref()))?;
         } else {
             writeln!(
                 f,
@@ -151,21 +205,21 @@ impl fmt::Display for Explanation {
         writeln!(f, "merged record (field, value, rule)")?;
         let region_rule = |value: &Option<String>| {
             if recorded && value.is_some() {
-                Self::rule_line(Some(Rule::Region.key()))
+                Self::rule_line(Some(Rule::Region))
             } else {
                 "-".to_string()
             }
         };
-        let isp_rule = match stored.why.isp.as_deref().and_then(Rule::from_key) {
+        let isp_rule = match why.isp {
             Some(Rule::IspText) => "isp_text: the raw ISP text of ip2region/ipv6wry".to_string(),
             Some(Rule::AsnOrg) => "asn_org: the ASN organisation name; no ISP text".to_string(),
-            _ => Self::rule_line(stored.why.isp.as_deref()),
+            rule => Self::rule_line(rule),
         };
         let rows = [
             (
                 "country",
                 stored.country.clone(),
-                Self::rule_line(stored.why.country.as_deref()),
+                Self::rule_line(why.country),
             ),
             (
                 "province",
@@ -176,7 +230,7 @@ impl fmt::Display for Explanation {
             (
                 "carrier",
                 stored.carrier.clone(),
-                Self::rule_line(stored.why.carrier.as_deref()),
+                Self::rule_line(why.carrier),
             ),
             ("isp", stored.isp.clone(), isp_rule),
             (
@@ -206,5 +260,101 @@ impl fmt::Display for Explanation {
             or_dash(served.carrier.as_deref()),
             served.asn.map_or("-".to_string(), |a| a.to_string())
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use mmdb_writer::ipnet::IpNet;
+    use mmdb_writer::{Value, Writer};
+
+    use super::super::merge::MergedRecord;
+    use super::super::write_atomically;
+    use crate::geoip::DATABASE_TYPE;
+
+    /// Explains 1.0.0.1 in a one-record database holding `value`.
+    fn explain_value(value: Value) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.mmdb");
+        let mut writer = Writer::new(DATABASE_TYPE);
+        writer
+            .insert_value("1.0.0.0/24".parse::<IpNet>().unwrap(), value)
+            .unwrap();
+        write_atomically(&path, &writer.to_bytes().unwrap()).unwrap();
+        explain("1.0.0.1".parse().unwrap(), &path, None)
+            .unwrap()
+            .to_string()
+            .replace(path.to_str().unwrap(), "DB")
+    }
+
+    fn merged() -> MergedRecord {
+        MergedRecord {
+            country: Some("CN".into()),
+            province: Some("CN-HE".into()),
+            carrier: Some("unicom".into()),
+            isp: Some("电信".into()),
+            asn: Some(4837),
+            sources: SourceViews {
+                region: Some("中国|0|河北省|0|电信".into()),
+                asn_org: Some("CHINA UNICOM China169 Backbone".into()),
+                whois: Some("CN".into()),
+            },
+            why: Provenance {
+                country: Some(Rule::Region),
+                carrier: Some(Rule::AnnouncingAsn),
+                isp: Some(Rule::IspText),
+            },
+            ..MergedRecord::default()
+        }
+    }
+
+    #[test]
+    fn compact_and_older_map_provenance_explain_alike() {
+        let compact = explain_value(merged().to_value());
+        assert!(
+            compact.contains("ip2region       中国|0|河北省|0|电信"),
+            "{compact}"
+        );
+        assert!(
+            compact.contains("AS4837 CHINA UNICOM China169 Backbone (unicom in"),
+            "{compact}"
+        );
+        assert!(compact.contains("whois country   CN"), "{compact}");
+        assert!(
+            compact.contains("carrier   unicom     announcing_asn: announced by"),
+            "{compact}"
+        );
+
+        // A database built before `src`/`why` were compacted stored them as maps.
+        let record = merged();
+        let Value::Map(mut fields) = record.to_value() else {
+            panic!("not a map");
+        };
+        fields.insert(
+            "src".into(),
+            Value::map([
+                ("region", Value::from("中国|0|河北省|0|电信")),
+                ("asn_org", Value::from("CHINA UNICOM China169 Backbone")),
+                ("whois", Value::from("CN")),
+            ]),
+        );
+        fields.insert(
+            "why".into(),
+            Value::map([
+                ("country", Value::from("region")),
+                ("carrier", Value::from("announcing_asn")),
+                ("isp", Value::from("isp_text")),
+            ]),
+        );
+        assert_eq!(explain_value(Value::Map(fields)), compact);
+    }
+
+    #[test]
+    fn a_record_without_provenance_says_it_was_not_recorded() {
+        let text = explain_value(Value::map([("country", Value::from("US"))]));
+        assert!(text.contains("not recorded"), "{text}");
+        assert!(text.contains("country   US         -"), "{text}");
     }
 }
