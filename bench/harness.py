@@ -846,10 +846,17 @@ def run_throughput(args, results):
             pids = [p.pid for p in peer] if peer else [server.pid]
             tls_pids = pids if peer else ([tls_server.pid] if tls_server else [])
             try:
+                request_headers = dict(h.split(": ", 1) for h in headers)
                 if peer:
                     wait_port(port)
-                    time.sleep(1.0)  # backend health check of dnsdist → pdns
-                status, _, body = http_get(port, path, dict(h.split(": ", 1) for h in headers))
+                    # dnsdist answers 403 until its health check marks the backend up
+                    # (PowerDNS may take seconds to start on a busy machine).
+                    deadline = time.monotonic() + 30
+                    while time.monotonic() < deadline:
+                        if http_get(port, path, request_headers)[0] == 200:
+                            break
+                        time.sleep(0.2)
+                status, _, body = http_get(port, path, request_headers)
                 if status != 200:
                     raise RuntimeError(f"{label}: {path} answered {status}: {body[:200]!r}")
                 answer = http_answer(path, body)
