@@ -30,9 +30,8 @@ use crate::scheduler::{Families, Plan};
 /// How long a plan may be served without being decided again (ms): answers follow probe
 /// RTTs, drain ramps and success recency at least this often.
 pub const PLAN_MAX_AGE_MS: u64 = 1_000;
-/// Client networks whose geo record is kept.
-pub const MAX_CLIENT_NETWORKS: u64 = 100_000;
-/// (client network, domain, families) plans kept.
+/// (client network, domain, families) plans kept by default (`limits.answer_cache_entries`);
+/// half as many client networks' geo records.
 pub const MAX_PLANS: u64 = 200_000;
 
 /// The clients that share every decision: a network and its prefix length.
@@ -94,11 +93,16 @@ pub struct AnswerCache {
 
 impl Default for AnswerCache {
     fn default() -> Self {
-        Self::new(MAX_CLIENT_NETWORKS, MAX_PLANS)
+        Self::with_plans(MAX_PLANS)
     }
 }
 
 impl AnswerCache {
+    /// A cache of `max_plans` plans and half as many client networks' geo records.
+    pub fn with_plans(max_plans: u64) -> Self {
+        Self::new(max_plans.div_ceil(2), max_plans)
+    }
+
     pub fn new(max_client_networks: u64, max_plans: u64) -> Self {
         Self {
             geos: Cache::builder()

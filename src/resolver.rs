@@ -134,7 +134,8 @@ pub struct Resolver {
     snapshot: SharedSnapshot,
     epoch: Arc<Epoch>,
     live: Arc<Live>,
-    answers: Arc<AnswerCache>,
+    /// `None`: every request decides afresh (`limits.answer_cache_entries = 0`).
+    answers: Option<Arc<AnswerCache>>,
 }
 
 /// One request's snapshot: everything a front checks before it knows the client
@@ -169,9 +170,11 @@ impl<'r> Request<'r> {
             .scope(client_ip)
             .max(snapshot.geo.precision(client_ip));
         let client = ClientNetwork::of(client_ip, prefix);
-        let geo = resolver.answers.geo(client, snapshot.generation, || {
-            snapshot.geo.lookup(client_ip)
-        });
+        let lookup = || snapshot.geo.lookup(client_ip);
+        let geo = match &resolver.answers {
+            Some(answers) => answers.geo(client, snapshot.generation, lookup),
+            None => Arc::new(lookup()),
+        };
         RequestContext {
             resolver,
             snapshot,
@@ -218,24 +221,31 @@ impl RequestContext<'_> {
     pub fn decide(&self, host: &str, families: Families) -> Option<Decision> {
         let snapshot = self.snapshot;
         let domain = snapshot.model.domain(host)?;
-        let plan = self.resolver.answers.plan(
-            self.client,
-            domain.id,
-            families,
-            self.generation,
-            self.now_ms,
-            || {
-                plan_with(
-                    snapshot,
-                    self.live(),
-                    domain,
-                    &self.geo,
-                    self.client_ip,
-                    families,
-                )
-            },
+        let decide = || {
+            plan_with(
+                snapshot,
+                self.live(),
+                domain,
+                &self.geo,
+                self.client_ip,
+                families,
+            )
+        };
+        let plan = match &self.resolver.answers {
+            Some(answers) => answers.plan(
+                self.client,
+                domain.id,
+                families,
+                self.generation,
+                self.now_ms,
+                decide,
+            ),
+            None => Arc::new(decide()),
+        };
+        let decision = plan.draw(
+            &snapshot.model,
+            &mut fastrand::Rng::with_seed(fastrand::u64(..)),
         );
-        let decision = plan.draw(&mut fastrand::Rng::with_seed(fastrand::u64(..)));
         snapshot.answer_counters.increment(
             &snapshot.model,
             domain,
@@ -300,7 +310,7 @@ impl RequestContext<'_> {
         let live = self.live();
         let geo = &*self.geo;
         let d = plan_with(snapshot, live, domain, geo, self.client_ip, Families::Both)
-            .draw(&mut fastrand::Rng::with_seed(fastrand::u64(..)));
+            .draw(model, &mut fastrand::Rng::with_seed(fastrand::u64(..)));
         let name = |zone: ZoneId| model.zone(zone).name.to_string();
         let mut zones = vec![d.home];
         zones.extend(
@@ -459,7 +469,7 @@ impl Resolver {
             snapshot,
             epoch,
             live,
-            answers: Arc::default(),
+            answers: Some(Arc::default()),
         }
     }
 
@@ -477,6 +487,12 @@ impl Resolver {
             epoch,
             Arc::new(live),
         ))
+    }
+
+    /// This resolver with an answer cache of `max_plans` plans, or none for 0.
+    pub fn with_answer_cache(mut self, max_plans: u64) -> Self {
+        self.answers = (max_plans > 0).then(|| Arc::new(AnswerCache::with_plans(max_plans)));
+        self
     }
 
     /// Starts a request: the snapshot it is served from, loaded once.

@@ -116,7 +116,8 @@ impl Server {
         let live = Arc::new(Live::new(Arc::clone(&epoch), state, shutdown.clone()));
         live.reconcile_health(&loaded.model);
         crate::reload::warn_orphans(&live.overrides().orphans(&loaded.model), "start");
-        let resolver = Resolver::new(Arc::new(ArcSwap::from_pointee(loaded)), epoch, live);
+        let resolver = Resolver::new(Arc::new(ArcSwap::from_pointee(loaded)), epoch, live)
+            .with_answer_cache(config.limits.answer_cache_entries);
         let reloader = Arc::new(Reloader::new(
             options.config_path.clone(),
             config.clone(),

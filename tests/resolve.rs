@@ -324,3 +324,19 @@ async fn hot_routes_count_requests_by_route_and_status_like_the_router() {
         );
     }
 }
+
+#[tokio::test]
+async fn with_the_answer_cache_off_every_request_is_decided_and_steered_alike() {
+    let state = tempfile::tempdir().unwrap();
+    let mut config = common::example_config(state.path());
+    config.limits.answer_cache_entries = 0;
+    let s = common::start_with(config, common::options(), Some(state)).await;
+    for _ in 0..3 {
+        let (status, body) = s
+            .get_json("/resolve?host=api.example.com&ip=202.96.128.86")
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["answers"][0]["zone"], "gz-telecom", "{body}");
+        assert_eq!(body["geo"]["carrier"], "telecom", "{body}");
+    }
+}

@@ -261,6 +261,9 @@ pub struct Limits {
     /// The same per client network (IPv4 /24, IPv6 /48); 0 = no limit.
     pub rate_per_network: u32,
     pub burst_per_network: u32,
+    /// Decided plans the answer cache keeps (and half as many client networks' geo
+    /// records); 0 turns the cache off. Bound at start.
+    pub answer_cache_entries: u64,
 }
 
 impl Limits {
@@ -297,6 +300,7 @@ impl Default for Limits {
             burst_per_ip: 0,
             rate_per_network: 0,
             burst_per_network: 0,
+            answer_cache_entries: crate::answer_cache::MAX_PLANS,
         }
     }
 }
@@ -375,6 +379,13 @@ impl ServerConfig {
             pin(
                 &mut self.dns.tcp_max_connections,
                 &running.dns.tcp_max_connections,
+            ),
+        );
+        check(
+            "limits.answer_cache_entries",
+            pin(
+                &mut self.limits.answer_cache_entries,
+                &running.limits.answer_cache_entries,
             ),
         );
         check(
@@ -650,7 +661,7 @@ mod tests {
         let edited = format!(
             "listen = \"127.0.0.1:9\"\ndns_listen = \"127.0.0.1:53\"\nstate_dir = \"/var/x\"\n\
              trusted_proxies = [\"10.0.0.0/8\"]\n{MINIMAL}\
-             [limits]\nmax_body_bytes = 2048\nmax_batch_hosts = 4\n\
+             [limits]\nmax_body_bytes = 2048\nmax_batch_hosts = 4\nanswer_cache_entries = 0\n\
              [dns]\ntcp_max_connections = 3\nmax_query_bytes = 1024\ntcp_idle_timeout_ms = 5\n\
              [tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n"
         );
@@ -666,6 +677,7 @@ mod tests {
                 "limits.max_body_bytes",
                 "dns.tcp_idle_timeout_ms",
                 "dns.tcp_max_connections",
+                "limits.answer_cache_entries",
                 "dns.max_query_bytes",
             ]
         );
@@ -674,6 +686,11 @@ mod tests {
         assert_eq!(next.dns_listen, None);
         assert_eq!(next.tls, None);
         assert_eq!(next.limits.max_body_bytes, running.limits.max_body_bytes);
+        assert_eq!(
+            next.limits.answer_cache_entries,
+            crate::answer_cache::MAX_PLANS,
+            "the cache was sized at start"
+        );
         assert_eq!(
             next.dns.tcp_max_connections,
             running.dns.tcp_max_connections

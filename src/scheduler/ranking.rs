@@ -96,7 +96,8 @@ pub fn cost(evidence: &Evidence) -> Cost {
 ///
 /// Everything here is decided by costs and health, which are the same for every client
 /// of a cache bucket; only the weighted draw inside each band is per request
-/// ([`TierPlan::draw`]), so a cached plan spreads load exactly as a fresh one.
+/// ([`TierPlan::draw`]), so a cached plan spreads load exactly as a fresh one. Members
+/// are indices into the zone's endpoints of the model the plan was made from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TierPlan {
     pub zone: ZoneId,
@@ -109,36 +110,41 @@ pub struct TierPlan {
 struct Bands {
     /// How many addresses the answer takes.
     limit: usize,
-    /// Every band's members (address, weight), band after band.
-    members: Vec<(IpAddr, u32)>,
+    /// Every band's members (endpoint indices in the zone), band after band.
+    members: Vec<u32>,
     /// Where each band ends in `members`.
     ends: Vec<usize>,
 }
 
 impl TierPlan {
-    /// Draws this request's order inside each band.
-    pub fn draw(&self, rng: &mut fastrand::Rng) -> Tier {
+    /// Draws this request's order inside each band. `model` must be the one the plan
+    /// was made from.
+    pub fn draw(&self, model: &Model, rng: &mut fastrand::Rng) -> Tier {
+        let endpoints = &model.zone(self.zone).endpoints;
         Tier {
             zone: self.zone,
-            v4: self.v4.draw(rng),
-            v6: self.v6.draw(rng),
+            v4: self.v4.draw(endpoints, rng),
+            v6: self.v6.draw(endpoints, rng),
         }
     }
 }
 
 impl Bands {
-    fn draw(&self, rng: &mut fastrand::Rng) -> Vec<IpAddr> {
+    fn draw(&self, endpoints: &[Endpoint], rng: &mut fastrand::Rng) -> Vec<IpAddr> {
         let mut ordered = Vec::with_capacity(self.limit.min(self.members.len()));
         let mut band_start = 0;
-        // A scratch copy of one band at a time: draws swap members around.
-        let mut band: Vec<(IpAddr, u32)> = Vec::new();
         for &end in &self.ends {
             if ordered.len() >= self.limit {
                 break;
             }
-            band.clear();
-            band.extend_from_slice(&self.members[band_start..end]);
-            weighted_picks(&mut band, self.limit - ordered.len(), rng, &mut ordered);
+            let band = &self.members[band_start..end];
+            weighted_picks(
+                band,
+                endpoints,
+                self.limit - ordered.len(),
+                rng,
+                &mut ordered,
+            );
             band_start = end;
         }
         ordered
@@ -157,12 +163,12 @@ pub fn plan_zone(
 ) -> TierPlan {
     let endpoints = &model.zone(zone).endpoints;
     let family = |v4: bool| -> Bands {
-        let mut costed: Vec<(&Endpoint, f64)> = Vec::with_capacity(endpoints.len());
+        let mut costed: Vec<(u32, f64)> = Vec::with_capacity(endpoints.len());
         costed.extend(
-            endpoints
-                .iter()
-                .filter(|e| e.ip.is_ipv4() == v4 && (!only_up || live.endpoint_up(zone, e)))
-                .map(|e| (e, live.endpoint_cost(e, query.geo).total)),
+            (0u32..)
+                .zip(endpoints)
+                .filter(|(_, e)| e.ip.is_ipv4() == v4 && (!only_up || live.endpoint_up(zone, e)))
+                .map(|(i, e)| (i, live.endpoint_cost(e, query.geo).total)),
         );
         bands(costed, per_family)
     };
@@ -185,10 +191,10 @@ pub fn plan_zone(
 ///
 /// Each band is found with one pass (no sort of the whole zone), and bands past what
 /// the answer can use are never formed.
-fn bands(mut costed: Vec<(&Endpoint, f64)>, limit: usize) -> Bands {
+fn bands(mut costed: Vec<(u32, f64)>, limit: usize) -> Bands {
     let mut bands = Bands {
         limit,
-        members: Vec::with_capacity(limit.min(costed.len())),
+        members: Vec::with_capacity(costed.len()),
         ends: Vec::new(),
     };
     let mut rest = costed.as_mut_slice();
@@ -208,9 +214,7 @@ fn bands(mut costed: Vec<(&Endpoint, f64)>, limit: usize) -> Bands {
             }
         }
         let (band, after) = rest.split_at_mut(band_len.max(1));
-        bands
-            .members
-            .extend(band.iter().map(|(e, _)| (e.ip, e.weight)));
+        bands.members.extend(band.iter().map(|(i, _)| *i));
         bands.ends.push(bands.members.len());
         rest = after;
     }
@@ -219,43 +223,56 @@ fn bands(mut costed: Vec<(&Endpoint, f64)>, limit: usize) -> Bands {
 
 /// Orders endpoints band by band and keeps the first `limit`.
 #[cfg(test)]
-fn order(costed: Vec<(&Endpoint, f64)>, limit: usize, rng: &mut fastrand::Rng) -> Vec<IpAddr> {
-    bands(costed, limit).draw(rng)
+fn order(
+    endpoints: &[Endpoint],
+    costs: &[f64],
+    limit: usize,
+    rng: &mut fastrand::Rng,
+) -> Vec<IpAddr> {
+    let costed = (0u32..).zip(costs.iter().copied()).collect();
+    bands(costed, limit).draw(endpoints, rng)
 }
 
 /// Draws up to `count` endpoints from `band` without replacement, each draw weighted by
 /// endpoint `weight`: an endpoint with twice the weight is twice as likely to come
 /// first. (The same distribution as sorting by Efraimidis–Spirakis keys, without a
-/// logarithm per endpoint or a sort.)
+/// logarithm per endpoint or a sort.) The band is read, not copied: a cached plan's
+/// band may hold a whole zone, and the answer takes a handful.
 fn weighted_picks(
-    band: &mut [(IpAddr, u32)],
+    band: &[u32],
+    endpoints: &[Endpoint],
     count: usize,
     rng: &mut fastrand::Rng,
     out: &mut Vec<IpAddr>,
 ) {
-    let mut remaining = band;
-    let mut total: u64 = remaining.iter().map(|(_, w)| u64::from(*w)).sum();
-    for _ in 0..count {
-        if remaining.is_empty() {
-            return;
-        }
-        let mut pick = 0;
-        if remaining.len() > 1 && total > 0 {
+    let endpoint = |i: u32| &endpoints[i as usize];
+    let mut total: u64 = band.iter().map(|&i| u64::from(endpoint(i).weight)).sum();
+    // Positions in `band` already drawn: at most `count`, a handful.
+    let mut chosen: Vec<usize> = Vec::with_capacity(count.min(band.len()));
+    for _ in 0..count.min(band.len()) {
+        let mut pick = None;
+        if total > 0 {
             let mut draw = rng.u64(0..total);
-            for (i, (_, w)) in remaining.iter().enumerate() {
-                let weight = u64::from(*w);
+            for (position, &i) in band.iter().enumerate() {
+                if chosen.contains(&position) {
+                    continue;
+                }
+                let weight = u64::from(endpoint(i).weight);
                 if draw < weight {
-                    pick = i;
+                    pick = Some(position);
                     break;
                 }
                 draw -= weight;
             }
         }
-        remaining.swap(0, pick);
-        let (chosen, after) = remaining.split_at_mut(1);
-        out.push(chosen[0].0);
-        total = total.saturating_sub(u64::from(chosen[0].1));
-        remaining = after;
+        // Only zero weights left: take them in band order.
+        let Some(position) = pick.or_else(|| (0..band.len()).find(|p| !chosen.contains(p))) else {
+            return;
+        };
+        chosen.push(position);
+        let chosen_endpoint = endpoint(band[position]);
+        total = total.saturating_sub(u64::from(chosen_endpoint.weight));
+        out.push(chosen_endpoint.ip);
     }
 }
 
@@ -340,7 +357,8 @@ mod tests {
         );
         let mut rng = fastrand::Rng::with_seed(7);
         for _ in 0..50 {
-            let ordered = order(vec![(&c, 200.0), (&a, 10.0), (&b, 80.0)], 3, &mut rng);
+            let zone = [c.clone(), a.clone(), b.clone()];
+            let ordered = order(&zone, &[200.0, 10.0, 80.0], 3, &mut rng);
             assert_eq!(ordered, vec![a.ip, b.ip, c.ip]);
         }
     }
@@ -351,7 +369,9 @@ mod tests {
         let light = endpoint("192.0.2.2", 100);
         let mut rng = fastrand::Rng::with_seed(42);
         let heavy_first = (0..4000)
-            .filter(|_| order(vec![(&heavy, 20.0), (&light, 22.0)], 1, &mut rng)[0] == heavy.ip)
+            .filter(|_| {
+                order(&[heavy.clone(), light.clone()], &[20.0, 22.0], 1, &mut rng)[0] == heavy.ip
+            })
             .count();
         // Expected share 3/4 = 3000 of 4000.
         assert!((2800..3200).contains(&heavy_first), "{heavy_first}");
@@ -362,7 +382,10 @@ mod tests {
         let eps: Vec<Endpoint> = (1..=6)
             .map(|i| endpoint(&format!("192.0.2.{i}"), 100))
             .collect();
-        let costed = eps.iter().map(|e| (e, 0.0)).collect();
-        assert_eq!(order(costed, 4, &mut fastrand::Rng::with_seed(1)).len(), 4);
+        let costs = vec![0.0; eps.len()];
+        assert_eq!(
+            order(&eps, &costs, 4, &mut fastrand::Rng::with_seed(1)).len(),
+            4
+        );
     }
 }
