@@ -42,6 +42,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 
 SERVER_CPU = os.environ.get("SERVER_CPU", "0")
+# `limits.answer_cache_entries` of every httpdns the harness starts (unset: the default);
+# ANSWER_CACHE_ENTRIES=0 measures the server without its answer cache.
+ANSWER_CACHE_ENTRIES = os.environ.get("ANSWER_CACHE_ENTRIES")
 LOAD_CPU = os.environ.get("LOAD_CPU", "1")
 
 PORTS = {
@@ -420,9 +423,14 @@ def httpdns_config(name, port, admin_port, zones_dir, dns_port=None, cert=None):
     if dns_port:
         top += f'dns_listen = "127.0.0.1:{dns_port}"\n'
         tables += '\n[dns]\necs_trusted = ["127.0.0.1/32"]\n'
+    limits = []
     if cert:
         tables += f'\n[tls]\ncert = "{cert[0]}"\nkey = "{cert[1]}"\n'
-        tables += "\n[limits]\nmax_connections_per_ip = 4096\n"
+        limits.append("max_connections_per_ip = 4096")
+    if ANSWER_CACHE_ENTRIES is not None:
+        limits.append(f"answer_cache_entries = {ANSWER_CACHE_ENTRIES}")
+    if limits:
+        tables += "\n[limits]\n" + "\n".join(limits) + "\n"
     with open(path, "w") as f:
         f.write(f'''listen = "127.0.0.1:{port}"
 admin_listen = "127.0.0.1:{admin_port}"

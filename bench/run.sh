@@ -14,6 +14,7 @@
 #   SERVER_CPU=0 LOAD_CPU=1          CPUs the servers and the load generator are pinned to
 #   WAIT_QUIET=1                     first wait (up to 40 min) until no rustc/cargo/javac runs
 #   SKIP_CRITERION=1                 skip the criterion bench (e.g. when smoke-testing)
+#   ANSWER_CACHE_ENTRIES=0           run every httpdns without its answer cache (A/B)
 #   UDP_CLIENTS=16 UDP_OUTSTANDING=200   dnsperf sockets and queries in flight
 # Harness options: --only throughput,scale,failover  --no-peers  --scale-domains N
 #   --keys h1,h2c,h1_half,h2_tls,h1_tls,h1_tls_reconnect,udp   (throughput keys to measure)
