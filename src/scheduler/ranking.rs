@@ -247,29 +247,30 @@ fn weighted_picks(
 ) {
     let endpoint = |i: u32| &endpoints[i as usize];
     let mut total: u64 = band.iter().map(|&i| u64::from(endpoint(i).weight)).sum();
-    // Positions in `band` already drawn: at most `count`, a handful.
+    // Positions in `band` already drawn, ascending: at most `count`, a handful. The scan
+    // steps past them with one cursor instead of searching them per member.
     let mut chosen: Vec<usize> = Vec::with_capacity(count.min(band.len()));
     for _ in 0..count.min(band.len()) {
+        let mut draw = if total > 0 { rng.u64(0..total) } else { 0 };
+        let mut skip = chosen.iter().peekable();
         let mut pick = None;
-        if total > 0 {
-            let mut draw = rng.u64(0..total);
-            for (position, &i) in band.iter().enumerate() {
-                if chosen.contains(&position) {
-                    continue;
-                }
-                let weight = u64::from(endpoint(i).weight);
-                if draw < weight {
-                    pick = Some(position);
-                    break;
-                }
-                draw -= weight;
+        for (position, &i) in band.iter().enumerate() {
+            if skip.next_if_eq(&&position).is_some() {
+                continue;
             }
+            let weight = u64::from(endpoint(i).weight);
+            // With only zero weights left, the first one not yet drawn.
+            if draw < weight || total == 0 {
+                pick = Some(position);
+                break;
+            }
+            draw -= weight;
         }
-        // Only zero weights left: take them in band order.
-        let Some(position) = pick.or_else(|| (0..band.len()).find(|p| !chosen.contains(p))) else {
+        let Some(position) = pick else {
             return;
         };
-        chosen.push(position);
+        let at = chosen.partition_point(|&p| p < position);
+        chosen.insert(at, position);
         let chosen_endpoint = endpoint(band[position]);
         total = total.saturating_sub(u64::from(chosen_endpoint.weight));
         out.push(chosen_endpoint.ip);
