@@ -4,9 +4,11 @@
 //! for DoH and classic UDP/TCP DNS) parses its wire format and asks the
 //! [`resolver::Resolver`] for a [`resolver::Request`] (the snapshot, loaded once); the
 //! shared [`policy`] (signing, client IP behind trusted proxies, DNS apexes and ECS
-//! trust) is applied; [`resolver::Request::for_client`] looks up geo ([`geoip`]) and
-//! reads the live state once; the pure [`scheduler`] decides over the compiled
-//! [`model`]; the front renders the decision.
+//! trust) is applied; [`resolver::Request::for_client`] finds the client's network and
+//! its geo ([`geoip`], kept by the [`answer_cache`]); the pure [`scheduler`] plans over
+//! the compiled [`model`] and the live state (or the cache hands back the plan made for
+//! the same client network and generation); the plan's weighted draw is the decision the
+//! front renders.
 //!
 //! Everything the request path reads lives in one immutable [`snapshot::Snapshot`]
 //! published with `arc-swap`. Live state has three writers, each the owner of its rules:
