@@ -113,50 +113,45 @@ impl Doh {
         headers: &HeaderMap,
         query: Option<&str>,
     ) -> Result<Response, ApiError> {
-        get_answer(&self.handler, self.max_query_bytes, peer, headers, query)
-    }
-}
-
-fn get_answer(
-    handler: &DnsHandler,
-    max_query_bytes: usize,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    query: Option<&str>,
-) -> Result<Response, ApiError> {
-    let params: GetParams = crate::http::query(query)?;
-    let request = handler.resolver().request();
-    let client = client(&request, peer, headers);
-    if let Some(dns) = params.dns {
-        let bytes = BASE64URL
-            .decode(dns.trim())
-            .map_err(|e| bad(format!("dns parameter is not base64url: {e}")))?;
-        if bytes.len() > max_query_bytes {
-            return Err(too_large(bytes.len(), max_query_bytes));
-        }
-        return wire_answer(handler, &request, &bytes, client);
-    }
-    if let Some(name) = params.name {
-        if let Some(signing) = &request.snapshot().signing {
-            signing
-                .verify(
-                    &name,
-                    params.t.as_deref(),
-                    params.sign.as_deref(),
-                    crate::epoch::now_ms() / 1000,
-                )
-                .map_err(ApiError::Forbidden)?;
-        }
-        return json_answer(
+        let Self {
             handler,
-            &request,
-            &name,
-            params.kind.as_deref(),
-            params.edns_client_subnet.as_deref(),
-            client,
-        );
+            max_query_bytes,
+        } = self;
+        let max_query_bytes = *max_query_bytes;
+        let params: GetParams = crate::http::query(query)?;
+        let request = handler.resolver().request();
+        let client = client(&request, peer, headers);
+        if let Some(dns) = params.dns {
+            let bytes = BASE64URL
+                .decode(dns.trim())
+                .map_err(|e| bad(format!("dns parameter is not base64url: {e}")))?;
+            if bytes.len() > max_query_bytes {
+                return Err(too_large(bytes.len(), max_query_bytes));
+            }
+            return wire_answer(handler, &request, &bytes, client);
+        }
+        if let Some(name) = params.name {
+            if let Some(signing) = &request.snapshot().signing {
+                signing
+                    .verify(
+                        &name,
+                        params.t.as_deref(),
+                        params.sign.as_deref(),
+                        crate::epoch::now_ms() / 1000,
+                    )
+                    .map_err(ApiError::Forbidden)?;
+            }
+            return json_answer(
+                handler,
+                &request,
+                &name,
+                params.kind.as_deref(),
+                params.edns_client_subnet.as_deref(),
+                client,
+            );
+        }
+        Err(bad("missing dns parameter (or name= for JSON)"))
     }
-    Err(bad("missing dns parameter (or name= for JSON)"))
 }
 
 async fn doh_post(

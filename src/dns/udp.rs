@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    AddressFamily, ControlMessage, MsgFlags, MultiHeaders, SockFlag, SockType, SockaddrLike,
-    SockaddrStorage, bind, recvmmsg, sendmmsg, setsockopt, socket, sockopt,
+    AddressFamily, ControlMessage, MsgFlags, MultiHeaders, SockFlag, SockType, SockaddrStorage,
+    bind, recvmmsg, sendmmsg, setsockopt, socket, sockopt,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -151,5 +151,4 @@ fn socket_addr(address: SockaddrStorage) -> Option<SocketAddr> {
     address
         .as_sockaddr_in6()
         .map(|v6| SocketAddr::V6((*v6).into()))
-        .filter(|_| address.family() == Some(AddressFamily::Inet6))
 }
