@@ -5,6 +5,7 @@
 //! every bad input becomes an [`ApiError`] with one status and one JSON shape, never a
 //! panic or a 500.
 
+mod answer_json;
 mod report;
 mod resolve;
 

@@ -1,71 +1,66 @@
 //! `GET /resolve`: the JSON HTTPDNS answer.
 
-use std::net::{IpAddr, SocketAddr};
+use std::borrow::Cow;
+use std::net::SocketAddr;
 
-use axum::Json;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use axum::response::Response;
 
+use super::answer_json::{AnswerWriter, FallbackTier, HostAnswer};
 use super::{ApiError, AppState, EPOCH_HEADER};
-use crate::geoip::Geo;
 use crate::http::parse_ip;
-use crate::model::{Model, normalize_host, valid_host};
+use crate::model::{normalize_host, valid_host};
 use crate::policy::client_ip::client_ip;
-use crate::scheduler::{Families, Tier};
+use crate::scheduler::Families;
 
-#[derive(Deserialize)]
-struct ResolveParams {
-    host: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    ip: Option<String>,
+/// The parameters of `GET /resolve`, borrowed from the query string unless they had to
+/// be percent-decoded.
+#[derive(Default)]
+struct ResolveParams<'a> {
+    host: Option<Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
+    ip: Option<Cow<'a, str>>,
     /// Signature expiry (unix seconds) and signature, when signing is on.
-    t: Option<String>,
-    sign: Option<String>,
+    t: Option<Cow<'a, str>>,
+    sign: Option<Cow<'a, str>>,
 }
 
-#[derive(Serialize)]
-struct ResolveResponse<'a> {
-    client_ip: IpAddr,
-    geo: &'a Geo,
-    epoch: u64,
-    answers: Vec<AnswerJson<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum AnswerJson<'a> {
-    Found {
-        host: String,
-        zone: &'a str,
-        failover: bool,
-        ttl: u32,
-        ips: Vec<IpAddr>,
-        ipsv6: Vec<IpAddr>,
-        fallback: Vec<TierJson<'a>>,
-    },
-    Failed {
-        host: String,
-        error: &'static str,
-    },
-}
-
-#[derive(Serialize)]
-struct TierJson<'a> {
-    zone: &'a str,
-    ips: Vec<IpAddr>,
-    ipsv6: Vec<IpAddr>,
-}
-
-impl<'a> TierJson<'a> {
-    fn new(model: &'a Model, tier: Tier) -> Self {
-        Self {
-            zone: &model.zone(tier.zone).name,
-            ips: tier.v4,
-            ipsv6: tier.v6,
+impl<'a> ResolveParams<'a> {
+    /// Reads the query string as `application/x-www-form-urlencoded` (decoding by
+    /// `form_urlencoded`, only where a pair holds `%` or `+`). A repeated parameter is
+    /// refused, since which one should win is a guess; unknown ones are ignored.
+    fn parse(query: Option<&'a str>) -> Result<Self, ApiError> {
+        let mut params = Self::default();
+        for pair in query
+            .unwrap_or("")
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+        {
+            let (key, value) = if pair.bytes().any(|b| b == b'%' || b == b'+') {
+                form_urlencoded::parse(pair.as_bytes())
+                    .next()
+                    .unwrap_or_default()
+            } else {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (Cow::Borrowed(key), Cow::Borrowed(value))
+            };
+            let slot = match &*key {
+                "host" => &mut params.host,
+                "type" => &mut params.kind,
+                "ip" => &mut params.ip,
+                "t" => &mut params.t,
+                "sign" => &mut params.sign,
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(bad(format!("bad query string: {key} given twice")));
+            }
+            *slot = Some(value);
         }
+        Ok(params)
     }
 }
 
@@ -133,7 +128,7 @@ pub fn answer(
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let params: ResolveParams = crate::http::query(query)?;
+    let params = ResolveParams::parse(query)?;
     let request = app.resolver.request();
     let snapshot = request.snapshot();
     if let Some(signing) = &snapshot.signing {
@@ -160,38 +155,36 @@ pub fn answer(
     let context = request.for_client(ip);
     let model = &snapshot.model;
     let epoch = app.resolver.epoch().current();
-    let answers = hosts
-        .into_iter()
-        .map(|host| match context.decide(&host, families) {
-            None => AnswerJson::Failed {
+    let mut body = AnswerWriter::new(ip, context.geo(), epoch);
+    for host in &hosts {
+        match context.decide(host, families) {
+            None => body.host(&HostAnswer::Failed {
                 host,
                 error: "unknown_host",
-            },
-            Some(decision) => AnswerJson::Found {
+            }),
+            Some(decision) => body.host(&HostAnswer::Found {
                 host,
                 zone: &model.zone(decision.answer.zone).name,
                 failover: decision.failover,
                 ttl: decision.ttl,
-                ips: decision.answer.v4,
-                ipsv6: decision.answer.v6,
+                ips: &decision.answer.v4,
+                ipsv6: &decision.answer.v6,
                 fallback: decision
                     .fallback
-                    .into_iter()
-                    .map(|t| TierJson::new(model, t))
+                    .iter()
+                    .map(|tier| FallbackTier {
+                        zone: &model.zone(tier.zone).name,
+                        ips: &tier.v4,
+                        ipsv6: &tier.v6,
+                    })
                     .collect(),
-            },
-        })
-        .collect();
-    let body = ResolveResponse {
-        client_ip: ip,
-        geo: context.geo(),
-        epoch,
-        answers,
-    };
-    let mut response = Json(body).into_response();
-    response
-        .headers_mut()
-        .insert(EPOCH_HEADER, HeaderValue::from(epoch));
+            }),
+        }
+    }
+    let mut response = Response::new(Body::from(body.finish()));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(EPOCH_HEADER, HeaderValue::from(epoch));
     Ok(response)
 }
 
@@ -207,6 +200,29 @@ mod tests {
         assert_eq!(parse_families(Some("AAAA,A")).unwrap(), Families::Both);
         assert!(parse_families(Some("MX")).is_err());
         assert!(parse_families(Some("")).is_err());
+    }
+
+    #[test]
+    fn parameters_are_borrowed_unless_encoded_and_never_repeated() {
+        let params = ResolveParams::parse(Some(
+            "host=a.example.com&&type=A&x=1&ip&sign=ab%3D%3D&t=1+2",
+        ))
+        .unwrap();
+        assert!(matches!(params.host, Some(Cow::Borrowed("a.example.com"))));
+        assert_eq!(params.kind.as_deref(), Some("A"));
+        assert_eq!(params.ip.as_deref(), Some(""));
+        assert_eq!(params.sign.as_deref(), Some("ab=="));
+        assert_eq!(params.t.as_deref(), Some("1 2"));
+        // `=` inside a value belongs to the value; an encoded key is still the key.
+        let params = ResolveParams::parse(Some("sign=a=b&%68ost=x%2Ecom")).unwrap();
+        assert_eq!(params.sign.as_deref(), Some("a=b"));
+        assert_eq!(params.host.as_deref(), Some("x.com"));
+        assert!(ResolveParams::parse(None).unwrap().host.is_none());
+        let twice = ResolveParams::parse(Some("host=a.com&h%6Fst=b.com"));
+        assert!(matches!(twice, Err(ApiError::BadRequest(m)) if m.contains("host given twice")));
+        // Bad UTF-8 after decoding is replaced, and the host check refuses it.
+        let params = ResolveParams::parse(Some("host=%FF%FE")).unwrap();
+        assert!(parse_hosts(params.host.as_deref(), 32).is_err());
     }
 
     #[test]

@@ -18,4 +18,5 @@ pub use body::{json_body, optional_json_body, parse_ip, query, read_body, requir
 pub use error::ApiError;
 
 /// Name of the header carrying the steering epoch on every answer.
-pub const EPOCH_HEADER: &str = "x-httpdns-epoch";
+pub const EPOCH_HEADER: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("x-httpdns-epoch");

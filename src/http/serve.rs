@@ -185,8 +185,6 @@ struct Activity {
     head_started: AtomicU64,
     /// When the connection last became idle (no request in flight).
     idle_since: AtomicU64,
-    /// Wakes the watchdog when a head starts or the last request ends.
-    changed: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -198,7 +196,6 @@ impl Activity {
             served: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             idle_since: AtomicU64::new(0),
-            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -215,7 +212,6 @@ impl Activity {
             && self.head_started.load(Ordering::Relaxed) == NONE
         {
             self.head_started.store(self.now_ms(), Ordering::Relaxed);
-            self.changed.notify_one();
         }
     }
 
@@ -237,15 +233,21 @@ impl Drop for RequestGuard {
             activity
                 .idle_since
                 .store(activity.now_ms(), Ordering::Relaxed);
-            activity.changed.notify_one();
         }
     }
 }
 
 /// Resolves when the connection has overstayed: `"header_read"` or `"idle"`.
+///
+/// Nothing wakes it but its own timer, so a request costs the watchdog nothing. That is
+/// exact because it never sleeps more than the shorter of the two timeouts past its
+/// last look: any state change after that look (a head starting, the last request
+/// ending) sets a deadline at least that far after the change, so the watchdog is
+/// already awake by then and simply sleeps on to the new deadline.
 async fn watchdog(activity: &Activity, limits: &HttpLimits) -> &'static str {
     let header = u64::try_from(limits.header_read_timeout.as_millis()).unwrap_or(u64::MAX / 2);
     let idle = u64::try_from(limits.idle_timeout.as_millis()).unwrap_or(u64::MAX / 2);
+    let look_again = header.min(idle).max(1);
     loop {
         let now = activity.now_ms();
         let head_started = activity.head_started.load(Ordering::Relaxed);
@@ -264,11 +266,8 @@ async fn watchdog(activity: &Activity, limits: &HttpLimits) -> &'static str {
         if now >= deadline && !kind.is_empty() {
             return kind;
         }
-        let wait = Duration::from_millis(deadline.saturating_sub(now).max(1));
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = activity.changed.notified() => {}
-        }
+        let wake = deadline.min(now + look_again);
+        tokio::time::sleep(Duration::from_millis(wake.saturating_sub(now).max(1))).await;
     }
 }
 

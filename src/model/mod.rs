@@ -215,7 +215,10 @@ impl Domain {
 pub struct Model {
     pub zones: Vec<Zone>,
     zone_ids: HashMap<Box<str>, ZoneId>,
-    domains: HashMap<Box<str>, Domain>,
+    /// FxHash: names are looked up on every request, and the table is built from the
+    /// operator's files, not from client input, so SipHash's flood resistance buys
+    /// nothing here.
+    domains: HashMap<Box<str>, Domain, rustc_hash::FxBuildHasher>,
     /// Every proper parent name of a domain (`example.com` for `api.example.com`): such
     /// names exist in DNS even without records of their own (RFC 8020).
     parents: HashSet<Box<str>>,

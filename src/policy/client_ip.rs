@@ -11,9 +11,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 
 use crate::model::CidrSet;
+
+// Names, not strings: looking a header up by `&str` parses the name on every request.
+const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Where the client IP came from (echoed in explain output and logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,10 +42,10 @@ pub fn client_ip(
     if !trusted.contains(peer) {
         return (peer, Source::Peer);
     }
-    if headers.contains_key("x-forwarded-for") {
+    if headers.contains_key(FORWARDED_FOR) {
         return (forwarded_for(headers, trusted, peer), Source::ForwardedFor);
     }
-    if let Some(ip) = header_ip(headers, "x-real-ip") {
+    if let Some(ip) = header_ip(headers, REAL_IP) {
         return (ip, Source::RealIp);
     }
     (peer, Source::Peer)
@@ -53,9 +57,8 @@ pub fn client_ip(
 /// the last trusted hop, whose peer is the best we know. When every entry is trusted,
 /// the left-most trusted hop is the client.
 fn forwarded_for(headers: &HeaderMap, trusted: &CidrSet, peer: IpAddr) -> IpAddr {
-    let values: Vec<&axum::http::HeaderValue> = headers.get_all("x-forwarded-for").iter().collect();
     let mut last_trusted = peer;
-    for value in values.into_iter().rev() {
+    for value in headers.get_all(FORWARDED_FOR).iter().rev() {
         let Ok(text) = value.to_str() else {
             return last_trusted;
         };
@@ -70,7 +73,7 @@ fn forwarded_for(headers: &HeaderMap, trusted: &CidrSet, peer: IpAddr) -> IpAddr
     last_trusted
 }
 
-fn header_ip(headers: &HeaderMap, name: &str) -> Option<IpAddr> {
+fn header_ip(headers: &HeaderMap, name: HeaderName) -> Option<IpAddr> {
     parse_hop(headers.get(name)?.to_str().ok()?)
 }
 

@@ -247,15 +247,22 @@ fn weighted_picks(
 ) {
     let endpoint = |i: u32| &endpoints[i as usize];
     let mut total: u64 = band.iter().map(|&i| u64::from(endpoint(i).weight)).sum();
-    // Positions in `band` already drawn, ascending: at most `count`, a handful. The scan
-    // steps past them with one cursor instead of searching them per member.
-    let mut chosen: Vec<usize> = Vec::with_capacity(count.min(band.len()));
+    // Positions in `band` already drawn, one bit each: bands up to 256 need no
+    // allocation, and a bit test per member is cheaper than stepping past a list.
+    let words = band.len().div_ceil(64);
+    let mut inline = [0u64; 4];
+    let mut spilled = Vec::new();
+    let drawn: &mut [u64] = if words <= inline.len() {
+        &mut inline[..words]
+    } else {
+        spilled.resize(words, 0);
+        &mut spilled
+    };
     for _ in 0..count.min(band.len()) {
         let mut draw = if total > 0 { rng.u64(0..total) } else { 0 };
-        let mut skip = chosen.iter().peekable();
         let mut pick = None;
         for (position, &i) in band.iter().enumerate() {
-            if skip.next_if_eq(&&position).is_some() {
+            if drawn[position / 64] & (1 << (position % 64)) != 0 {
                 continue;
             }
             let weight = u64::from(endpoint(i).weight);
@@ -269,8 +276,7 @@ fn weighted_picks(
         let Some(position) = pick else {
             return;
         };
-        let at = chosen.partition_point(|&p| p < position);
-        chosen.insert(at, position);
+        drawn[position / 64] |= 1 << (position % 64);
         let chosen_endpoint = endpoint(band[position]);
         total = total.saturating_sub(u64::from(chosen_endpoint.weight));
         out.push(chosen_endpoint.ip);
@@ -388,5 +394,36 @@ mod tests {
             order(&eps, &costs, 4, &mut fastrand::Rng::with_seed(1)).len(),
             4
         );
+    }
+
+    #[test]
+    fn draws_from_any_band_size_are_distinct_and_favour_weight() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        // Bands inside one word, across words, and past the inline words (spilled).
+        for size in [1usize, 63, 64, 65, 256, 257, 700] {
+            // The last endpoint carries most of the weight; every tenth carries none.
+            let eps: Vec<Endpoint> = (0..size)
+                .map(|i| {
+                    let weight = match i {
+                        _ if i + 1 == size => 1_000_000,
+                        _ if i % 10 == 0 => 0,
+                        _ => 1,
+                    };
+                    endpoint(&format!("10.{}.{}.1", i / 256, i % 256), weight)
+                })
+                .collect();
+            let costs = vec![0.0; size];
+            let mut last_first = 0;
+            for _ in 0..20 {
+                let ordered = order(&eps, &costs, size, &mut rng);
+                assert_eq!(ordered.len(), size, "every endpoint, once (size {size})");
+                let distinct: std::collections::HashSet<_> = ordered.iter().collect();
+                assert_eq!(distinct.len(), size, "no endpoint twice (size {size})");
+                last_first += usize::from(ordered[0] == eps[size - 1].ip);
+            }
+            if size > 1 {
+                assert!(last_first >= 15, "size {size}: heavy first {last_first}/20");
+            }
+        }
     }
 }
