@@ -138,6 +138,32 @@ impl AnswerCache {
         geo
     }
 
+    /// The client network of `ip` and its geo record under snapshot `snapshot`, given
+    /// its ECS `scope` (never shorter than /24 or /48). The network is `ip` cut to the
+    /// longer of `scope` and the database record holding it (`precision`), so finding
+    /// it walks the database; on the common path that walk is skipped: an entry stored
+    /// at the scope network itself means the walk for an address in it ended no deeper
+    /// than the scope, and in a trie that means no record splits the scope network, so
+    /// every address in it reads the same. Only where the database does split it (records
+    /// longer than /24) are `precision` and a second lookup paid.
+    pub fn client_geo(
+        &self,
+        ip: IpAddr,
+        scope: u8,
+        snapshot: u64,
+        precision: impl FnOnce() -> u8,
+        lookup: impl FnOnce() -> Geo,
+    ) -> (ClientNetwork, Arc<Geo>) {
+        let coarse = ClientNetwork::of(ip, scope);
+        if let Some(entry) = self.geos.get(&coarse) {
+            if entry.snapshot == snapshot {
+                return (coarse, Arc::clone(&entry.geo));
+            }
+        }
+        let client = ClientNetwork::of(ip, scope.max(precision()));
+        (client, self.geo(client, snapshot, lookup))
+    }
+
     /// The plan for `domain` and `families` of `client`, made by `decide` when there is
     /// none still good at `now_ms` under `generation`.
     pub fn plan(
@@ -219,6 +245,50 @@ mod tests {
         assert_eq!(lookups.get(), 2, "a new snapshot may carry a new database");
         cache.geo(ClientNetwork::of(ip("202.96.129.86"), 24), 2, lookup);
         assert_eq!(lookups.get(), 3);
+    }
+
+    #[test]
+    fn the_database_is_walked_only_where_it_splits_a_scope_network() {
+        let cache = AnswerCache::new(10, 10);
+        let (walks, lookups) = (Cell::new(0), Cell::new(0));
+        // A database of /16 records but for 10.1.2.0/24, split into two /25s (in a
+        // trie, every address of a split /24 ends deeper than /24).
+        let ask = |text: &str, snapshot: u64| {
+            let addr = ip(text);
+            let record = if text.starts_with("10.1.2.") { 25 } else { 16 };
+            cache.client_geo(
+                addr,
+                24,
+                snapshot,
+                || {
+                    walks.set(walks.get() + 1);
+                    record
+                },
+                || {
+                    lookups.set(lookups.get() + 1);
+                    Geo::default()
+                },
+            )
+        };
+        let (net, _) = ask("10.9.9.1", 1);
+        assert_eq!(net, ClientNetwork::of(ip("10.9.9.0"), 24));
+        assert_eq!((walks.get(), lookups.get()), (1, 1));
+        let (again, _) = ask("10.9.9.200", 1);
+        assert_eq!(again, net, "same /24, record no longer than it: shared");
+        assert_eq!((walks.get(), lookups.get()), (1, 1), "no walk, no lookup");
+        // Where the database splits the /24, each half is its own client network.
+        let (low, _) = ask("10.1.2.1", 1);
+        let (high, _) = ask("10.1.2.200", 1);
+        assert_eq!(low, ClientNetwork::of(ip("10.1.2.0"), 25));
+        assert_eq!(high, ClientNetwork::of(ip("10.1.2.128"), 25));
+        assert_eq!(lookups.get(), 3, "one lookup per half");
+        let (high_again, _) = ask("10.1.2.129", 1);
+        assert_eq!(high_again, high);
+        assert_eq!(lookups.get(), 3, "the half is cached");
+        assert_eq!(walks.get(), 4, "but a split /24 is walked every time");
+        // A new snapshot (maybe a new database) walks again.
+        ask("10.9.9.1", 2);
+        assert_eq!(walks.get(), 5);
     }
 
     fn plan_of(model: &crate::model::Model, east_down: bool) -> Plan {

@@ -165,15 +165,18 @@ impl<'r> Request<'r> {
             epoch: resolver.epoch.current(),
             speed: resolver.live.speed.revision(),
         };
-        let prefix = snapshot
-            .ecs_scopes
-            .scope(client_ip)
-            .max(snapshot.geo.precision(client_ip));
-        let client = ClientNetwork::of(client_ip, prefix);
+        let scope = snapshot.ecs_scopes.scope(client_ip);
         let lookup = || snapshot.geo.lookup(client_ip);
-        let geo = match &resolver.answers {
-            Some(answers) => answers.geo(client, snapshot.generation, lookup),
-            None => Arc::new(lookup()),
+        let (client, geo) = match &resolver.answers {
+            Some(answers) => answers.client_geo(
+                client_ip,
+                scope,
+                snapshot.generation,
+                || snapshot.geo.precision(client_ip),
+                lookup,
+            ),
+            // Without the cache nothing is keyed by the client network: no walk for it.
+            None => (ClientNetwork::of(client_ip, scope), Arc::new(lookup())),
         };
         RequestContext {
             resolver,
