@@ -114,6 +114,9 @@ struct Bands {
     members: Vec<u32>,
     /// Where each band ends in `members`.
     ends: Vec<usize>,
+    /// Per member, the weight of its band up to and including it: a weighted draw is a
+    /// binary search here instead of a walk through the band.
+    cumulative: Vec<u64>,
 }
 
 impl TierPlan {
@@ -137,9 +140,9 @@ impl Bands {
             if ordered.len() >= self.limit {
                 break;
             }
-            let band = &self.members[band_start..end];
             weighted_picks(
-                band,
+                &self.members[band_start..end],
+                &self.cumulative[band_start..end],
                 endpoints,
                 self.limit - ordered.len(),
                 rng,
@@ -170,7 +173,7 @@ pub fn plan_zone(
                 .filter(|(_, e)| e.ip.is_ipv4() == v4 && (!only_up || live.endpoint_up(zone, e)))
                 .map(|(i, e)| (i, live.endpoint_cost(e, query.geo).total)),
         );
-        bands(costed, per_family)
+        bands(costed, per_family, endpoints)
     };
     TierPlan {
         zone,
@@ -191,11 +194,12 @@ pub fn plan_zone(
 ///
 /// Each band is found with one pass (no sort of the whole zone), and bands past what
 /// the answer can use are never formed.
-fn bands(mut costed: Vec<(u32, f64)>, limit: usize) -> Bands {
+fn bands(mut costed: Vec<(u32, f64)>, limit: usize, endpoints: &[Endpoint]) -> Bands {
     let mut bands = Bands {
         limit,
         members: Vec::with_capacity(costed.len()),
         ends: Vec::new(),
+        cumulative: Vec::new(),
     };
     let mut rest = costed.as_mut_slice();
     while !rest.is_empty() && bands.members.len() < limit {
@@ -216,6 +220,11 @@ fn bands(mut costed: Vec<(u32, f64)>, limit: usize) -> Bands {
         let (band, after) = rest.split_at_mut(band_len.max(1));
         bands.members.extend(band.iter().map(|(i, _)| *i));
         bands.ends.push(bands.members.len());
+        let mut running = 0;
+        bands.cumulative.extend(band.iter().map(|(i, _)| {
+            running += u64::from(endpoints[*i as usize].weight);
+            running
+        }));
         rest = after;
     }
     bands
@@ -230,7 +239,7 @@ fn order(
     rng: &mut fastrand::Rng,
 ) -> Vec<IpAddr> {
     let costed = (0u32..).zip(costs.iter().copied()).collect();
-    bands(costed, limit).draw(endpoints, rng)
+    bands(costed, limit, endpoints).draw(endpoints, rng)
 }
 
 /// Draws up to `count` endpoints from `band` without replacement, each draw weighted by
@@ -238,15 +247,23 @@ fn order(
 /// first. (The same distribution as sorting by Efraimidis–Spirakis keys, without a
 /// logarithm per endpoint or a sort.) The band is read, not copied: a cached plan's
 /// band may hold a whole zone, and the answer takes a handful.
+///
+/// When the answer takes few of a large band, each draw is a binary search of the
+/// band's running weights, drawn again if it lands on an endpoint already taken; that
+/// is exactly a draw among those not yet taken, weighted the same. When that keeps
+/// missing (most of the weight already taken) or the band is small, a draw walks the
+/// members not yet taken instead.
 fn weighted_picks(
     band: &[u32],
+    cumulative: &[u64],
     endpoints: &[Endpoint],
     count: usize,
     rng: &mut fastrand::Rng,
     out: &mut Vec<IpAddr>,
 ) {
     let endpoint = |i: u32| &endpoints[i as usize];
-    let mut total: u64 = band.iter().map(|&i| u64::from(endpoint(i).weight)).sum();
+    let band_total = cumulative.last().copied().unwrap_or(0);
+    let mut total = band_total;
     // Positions in `band` already drawn, one bit each: bands up to 256 need no
     // allocation, and a bit test per member is cheaper than stepping past a list.
     let words = band.len().div_ceil(64);
@@ -258,28 +275,49 @@ fn weighted_picks(
         spilled.resize(words, 0);
         &mut spilled
     };
-    for _ in 0..count.min(band.len()) {
-        let mut draw = if total > 0 { rng.u64(0..total) } else { 0 };
-        let mut pick = None;
-        for (position, &i) in band.iter().enumerate() {
-            if drawn[position / 64] & (1 << (position % 64)) != 0 {
+    let is_drawn =
+        |drawn: &[u64], position: usize| drawn[position / 64] & (1 << (position % 64)) != 0;
+    let wanted = count.min(band.len());
+    let mut taken = 0;
+    let mut misses_left = if band.len() >= 4 * wanted {
+        2 * wanted
+    } else {
+        0
+    };
+    while taken < wanted {
+        let position = if misses_left > 0 && total > 0 {
+            let draw = rng.u64(0..band_total);
+            let position = cumulative.partition_point(|&running| running <= draw);
+            if is_drawn(drawn, position) {
+                misses_left -= 1;
                 continue;
             }
-            let weight = u64::from(endpoint(i).weight);
-            // With only zero weights left, the first one not yet drawn.
-            if draw < weight || total == 0 {
-                pick = Some(position);
-                break;
+            position
+        } else {
+            let mut draw = if total > 0 { rng.u64(0..total) } else { 0 };
+            let mut pick = None;
+            for (position, &i) in band.iter().enumerate() {
+                if is_drawn(drawn, position) {
+                    continue;
+                }
+                let weight = u64::from(endpoint(i).weight);
+                // With only zero weights left, the first one not yet drawn.
+                if draw < weight || total == 0 {
+                    pick = Some(position);
+                    break;
+                }
+                draw -= weight;
             }
-            draw -= weight;
-        }
-        let Some(position) = pick else {
-            return;
+            let Some(position) = pick else {
+                return;
+            };
+            position
         };
         drawn[position / 64] |= 1 << (position % 64);
         let chosen_endpoint = endpoint(band[position]);
         total = total.saturating_sub(u64::from(chosen_endpoint.weight));
         out.push(chosen_endpoint.ip);
+        taken += 1;
     }
 }
 
@@ -424,6 +462,50 @@ mod tests {
             if size > 1 {
                 assert!(last_first >= 15, "size {size}: heavy first {last_first}/20");
             }
+        }
+    }
+
+    #[test]
+    fn few_of_a_large_band_are_drawn_with_the_same_weights() {
+        // 40 near-equal endpoints, one of weight 100, the rest 1: the answer takes 4,
+        // so draws are binary searches with redraws. P(heavy first) = 100/139; P(heavy
+        // second) = 39/139 × 100/138.
+        let eps: Vec<Endpoint> = (0..40)
+            .map(|i| endpoint(&format!("192.0.2.{i}"), if i == 7 { 100 } else { 1 }))
+            .collect();
+        let costs = vec![5.0; eps.len()];
+        let mut rng = fastrand::Rng::with_seed(11);
+        let (mut first, mut second, rounds) = (0, 0, 20_000);
+        for _ in 0..rounds {
+            let ordered = order(&eps, &costs, 4, &mut rng);
+            assert_eq!(ordered.len(), 4);
+            let distinct: std::collections::HashSet<_> = ordered.iter().collect();
+            assert_eq!(distinct.len(), 4);
+            first += usize::from(ordered[0] == eps[7].ip);
+            second += usize::from(ordered[1] == eps[7].ip);
+        }
+        let share = |n: usize| n as f64 / rounds as f64;
+        assert!((share(first) - 100.0 / 139.0).abs() < 0.02, "first {first}");
+        let expected_second = 39.0 / 139.0 * 100.0 / 138.0;
+        assert!(
+            (share(second) - expected_second).abs() < 0.02,
+            "second {second}"
+        );
+
+        // Four weighted among 36 of weight zero, ten wanted: the four come first (in
+        // some order), then zero-weight ones, never twice.
+        let eps: Vec<Endpoint> = (0..40)
+            .map(|i| endpoint(&format!("198.51.100.{i}"), u32::from(i % 10 == 0)))
+            .collect();
+        for _ in 0..200 {
+            let ordered = order(&eps, &vec![1.0; 40], 10, &mut rng);
+            assert_eq!(ordered.len(), 10);
+            let weighted = ordered[..4]
+                .iter()
+                .filter(|ip| eps.iter().any(|e| e.ip == **ip && e.weight == 1));
+            assert_eq!(weighted.count(), 4, "{ordered:?}");
+            let distinct: std::collections::HashSet<_> = ordered.iter().collect();
+            assert_eq!(distinct.len(), 10);
         }
     }
 }
