@@ -297,15 +297,24 @@ impl Text {
     }
 
     fn hex_groups(&mut self, groups: &[u16]) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         for (i, &group) in groups.iter().enumerate() {
             if i > 0 {
                 self.push(b':');
             }
-            let digits = (4 - group.leading_zeros() / 4).max(1);
-            for shift in (0..digits).rev() {
-                self.push(HEX[usize::from((group >> (shift * 4)) as u8 & 0xf)]);
-            }
+            self.hex(group);
+        }
+    }
+
+    /// A group in lower-case hex without leading zeros: four digits written at once
+    /// (the significant ones first), the cursor moved by how many are significant.
+    fn hex(&mut self, group: u16) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let significant = (4 - group.leading_zeros() / 4).max(1);
+        let aligned = u32::from(group) << (16 - 4 * significant);
+        let digit = |shift: u32| HEX[((aligned >> shift) & 0xf) as usize];
+        if let Some(slot) = self.bytes.get_mut(self.len..self.len + 4) {
+            slot.copy_from_slice(&[digit(12), digit(8), digit(4), digit(0)]);
+            self.len += significant as usize;
         }
     }
 }
