@@ -589,6 +589,9 @@ mod tests {
         })
     }
 
+    /// `local.example.com. 60 IN A 192.0.2.1`, its name a pointer to the question's.
+    const A_RECORD: [u8; 16] = [0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1];
+
     /// Offset of the OPT record in [`common_query`]: header, name, type and class.
     const OPT_AT: usize = 12 + 19 + 4;
 
@@ -637,6 +640,13 @@ mod tests {
         );
         question_ch.set_query_class(DNSClass::CH);
         chaos.add_query(question_ch);
+        // One A record in the section whose count is at `count_at`.
+        let record_before_opt = |count_at: usize| {
+            with(base.clone(), |q| {
+                q[count_at + 1] = 1;
+                q.splice(OPT_AT..OPT_AT, A_RECORD).for_each(drop);
+            })
+        };
         let shapes: Vec<(&str, Vec<u8>)> = vec![
             (
                 "two questions",
@@ -645,28 +655,8 @@ mod tests {
                     q.splice(OPT_AT..OPT_AT, question.clone()).for_each(drop);
                 }),
             ),
-            (
-                "an answer record",
-                with(base.clone(), |q| {
-                    q[7] = 1;
-                    q.splice(
-                        OPT_AT..OPT_AT,
-                        [0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1],
-                    )
-                    .for_each(drop);
-                }),
-            ),
-            (
-                "an authority record",
-                with(base.clone(), |q| {
-                    q[9] = 1;
-                    q.splice(
-                        OPT_AT..OPT_AT,
-                        [0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1],
-                    )
-                    .for_each(drop);
-                }),
-            ),
+            ("an answer record", record_before_opt(6)),
+            ("an authority record", record_before_opt(8)),
             (
                 "two additional records",
                 with(base.clone(), |q| {
@@ -678,7 +668,7 @@ mod tests {
                 "an additional record that is no OPT",
                 with(base.clone(), |q| {
                     q.truncate(OPT_AT);
-                    q.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+                    q.extend_from_slice(&A_RECORD);
                 }),
             ),
             ("opcode STATUS", with(base.clone(), |q| q[2] |= 2 << 3)),
