@@ -176,7 +176,8 @@ fn wire_answer(
     bytes: &[u8],
     client: std::net::IpAddr,
 ) -> Result<Response, ApiError> {
-    let mut body = Vec::new();
+    // Room for a typical answer, written without growing the buffer.
+    let mut body = Vec::with_capacity(512);
     let answered = handler
         .respond_in(request, bytes, client, Transport::Stream, &mut body)
         .ok_or_else(|| bad("not a DNS query: shorter than a header, or a response"))?;

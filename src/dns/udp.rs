@@ -64,7 +64,7 @@ pub fn serve(
     let fd = socket.as_raw_fd();
     let mut buffers = vec![[0u8; RECV_BYTES]; BATCH];
     let mut received: Vec<(usize, SocketAddr)> = Vec::with_capacity(BATCH);
-    // Answers of one batch: the first `replies` of `answers`, to the same-indexed peers.
+    // One batch's answers: the first `peers.len()` of `answers`, each to its peer.
     let mut answers: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(SEND_BYTES)).collect();
     let mut peers: Vec<SocketAddr> = Vec::with_capacity(BATCH);
     let mut recv_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
@@ -113,8 +113,9 @@ pub fn serve(
     }
 }
 
-/// Sends every reply, as few system calls as the kernel allows. A reply the kernel
-/// refuses (e.g. an unreachable client) is dropped; the rest still go out.
+/// Sends every answer to its peer (`answers` and `peers` pair up by index), in as few
+/// system calls as the kernel allows. An answer the kernel refuses (e.g. an unreachable
+/// client) is dropped; the rest still go out.
 fn send_all(
     fd: i32,
     headers: &mut MultiHeaders<SockaddrStorage>,
@@ -124,7 +125,7 @@ fn send_all(
     let mut sent_before = 0;
     while sent_before < peers.len() {
         let pending = &peers[sent_before..];
-        let slices: Vec<[std::io::IoSlice<'_>; 1]> = answers[sent_before..peers.len()]
+        let slices: Vec<[std::io::IoSlice<'_>; 1]> = answers[sent_before..]
             .iter()
             .map(|bytes| [std::io::IoSlice::new(bytes)])
             .collect();
