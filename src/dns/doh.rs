@@ -28,7 +28,7 @@ use hickory_proto::rr::RecordType;
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use serde::{Deserialize, Serialize};
 
-use super::handler::{DnsHandler, Reply, parse_name};
+use super::handler::{DnsHandler, Transport, parse_name};
 use crate::http::{ApiError, EPOCH_HEADER, read_body, require_content_type};
 use crate::policy::client_ip::client_ip;
 use crate::resolver::Request;
@@ -176,22 +176,24 @@ fn wire_answer(
     bytes: &[u8],
     client: std::net::IpAddr,
 ) -> Result<Response, ApiError> {
-    let reply = handler
-        .handle_in(request, bytes, client)
+    // Room for a typical answer, written without growing the buffer.
+    let mut body = Vec::with_capacity(512);
+    let answered = handler
+        .respond_in(request, bytes, client, Transport::Stream, &mut body)
         .ok_or_else(|| bad("not a DNS query: shorter than a header, or a response"))?;
-    let mut response = reply.to_stream().into_response();
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(DNS_MESSAGE));
-    answer_headers(headers, &reply, handler);
+    answer_headers(headers, answered.min_ttl, handler);
     Ok(response)
 }
 
 /// Caching headers of every DoH answer: `max-age` from the TTL, and the steering epoch
 /// (as on `/resolve`) so clients can tell when cached answers went stale.
-fn answer_headers(headers: &mut HeaderMap, reply: &Reply, handler: &DnsHandler) {
+fn answer_headers(headers: &mut HeaderMap, min_ttl: Option<u32>, handler: &DnsHandler) {
     let epoch = handler.resolver().epoch().current();
     headers.insert(EPOCH_HEADER, HeaderValue::from(epoch));
-    if let Some(ttl) = reply.min_ttl() {
+    if let Some(ttl) = min_ttl {
         if let Ok(value) = HeaderValue::from_str(&format!("max-age={ttl}")) {
             headers.insert(header::CACHE_CONTROL, value);
         }
@@ -316,6 +318,6 @@ fn json_answer(
     let mut response = axum::Json(body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(DNS_JSON));
-    answer_headers(headers, &reply, handler);
+    answer_headers(headers, reply.min_ttl(), handler);
     Ok(response)
 }

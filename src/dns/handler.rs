@@ -6,6 +6,14 @@
 //! answers, and returns a
 //! [`Reply`] that each transport encodes within its size limit. No steering happens here:
 //! the decision is the scheduler's, identical to `/resolve`.
+//!
+//! [`DnsHandler::respond`] first tries the fast path: the common query (one A/AAAA
+//! question for a configured name that is no apex, EDNS at most with a client subnet)
+//! read and answered on bytes by [`super::wire`], with the same ECS policy and the same
+//! decision call, so the answer is byte for byte the one the hickory path would send.
+//! Everything else — and a decided answer that is empty or does not fit — goes the
+//! hickory path, which stays the reference: [`DnsHandler::handle`] never takes the fast
+//! path.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,9 +24,10 @@ use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::ecs::{self, Steering};
+use super::wire::{self, AnswerParts, CommonQuery, Family};
 use crate::model::{normalize_host, valid_host};
 use crate::resolver::{Request, Resolver};
-use crate::scheduler::Families;
+use crate::scheduler::{Decision, Families};
 
 /// A DNS header is 12 bytes; anything shorter cannot even be answered FORMERR.
 const HEADER_LEN: usize = 12;
@@ -33,6 +42,36 @@ pub struct DnsHandler {
 
 struct Inner {
     resolver: Resolver,
+}
+
+/// What an answer is for: the size it must fit, and whether it is the empty "slip"
+/// a rate-limited UDP client gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Within the client's UDP limit ([`Reply::to_udp`]).
+    Udp,
+    /// No records, TC set ([`Reply::to_udp_slip`]).
+    UdpSlip,
+    /// TCP and DoH: up to the 64 KiB a DNS message can carry ([`Reply::to_stream`]).
+    Stream,
+}
+
+/// What [`DnsHandler::respond`] left in the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered {
+    /// As [`Reply::min_ttl`]: what HTTP may cache the answer for.
+    pub min_ttl: Option<u32>,
+}
+
+/// The fast path's outcome.
+pub(super) enum Common {
+    /// The answer is in the caller's buffer; its records' TTL.
+    Written(u32),
+    /// Decided, but the answer needs the hickory path (empty, or too big): answer with
+    /// this decision rather than decide (and count) a second time.
+    Decided(Decision),
+    /// Not a query the fast path answers; nothing was decided.
+    General,
 }
 
 /// An answer ready for a transport.
@@ -83,21 +122,150 @@ impl DnsHandler {
         &self.inner.resolver
     }
 
-    /// Answers raw query bytes from `client` (the UDP/TCP peer, or the DoH client IP).
+    /// Writes the answer to raw query bytes from `client` (the UDP/TCP peer, or the DoH
+    /// client IP) for `transport` into `out`, replacing what it held: the fast path's
+    /// bytes for the common query, else [`Self::handle`]'s reply encoded. `None`:
+    /// nothing should be sent back (as for [`Self::handle`]).
+    pub fn respond(
+        &self,
+        query: &[u8],
+        client: IpAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Option<Answered> {
+        self.respond_in(
+            &self.inner.resolver.request(),
+            query,
+            client,
+            transport,
+            out,
+        )
+    }
+
+    /// [`Self::respond`] within a request the caller already started (DoH, which needs
+    /// the snapshot's trusted proxies to find the client first).
+    pub fn respond_in(
+        &self,
+        request: &Request<'_>,
+        query: &[u8],
+        client: IpAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Option<Answered> {
+        let decided = match CommonQuery::parse(query) {
+            Some(common) => match self.answer_common(request, &common, client, transport, out) {
+                Common::Written(ttl) => return Some(Answered { min_ttl: Some(ttl) }),
+                Common::Decided(decision) => Some(decision),
+                Common::General => None,
+            },
+            None => None,
+        };
+        let reply = self.general(request, query, client, decided)?;
+        let bytes = match transport {
+            Transport::Udp => reply.to_udp(),
+            Transport::UdpSlip => reply.to_udp_slip(),
+            Transport::Stream => reply.to_stream(),
+        };
+        out.clear();
+        out.extend_from_slice(&bytes);
+        Some(Answered {
+            min_ttl: reply.min_ttl(),
+        })
+    }
+
+    /// The fast path: the common query answered on bytes, exactly as [`answer`] would,
+    /// or why not.
+    pub(super) fn answer_common(
+        &self,
+        started: &Request<'_>,
+        query: &CommonQuery<'_>,
+        client: IpAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Common {
+        let snapshot = started.snapshot();
+        let policy = &snapshot.dns;
+        let host = query.host();
+        // Apexes answer SOA/NS and lend negative answers their SOA: the general path's.
+        if !valid_host(host)
+            || snapshot.model.domain(host).is_none()
+            || policy.authority.is_apex(host)
+        {
+            return Common::General;
+        }
+        let subnet = query.edns.and_then(|edns| edns.subnet);
+        let steering = ecs::steering(subnet.as_ref(), client, &policy.ecs_trusted);
+        let families = match query.family {
+            Family::V4 => Families::V4,
+            Family::V6 => Families::V6,
+        };
+        let context = started.for_client(steering.client_ip);
+        let Some(decision) = context.decide(host, families) else {
+            return Common::General;
+        };
+        // As `answer` adds them: the IPv4 list's IPv4 addresses, then the IPv6 list's.
+        let addresses = decision
+            .answer
+            .v4
+            .iter()
+            .filter(|ip| ip.is_ipv4())
+            .chain(decision.answer.v6.iter().filter(|ip| ip.is_ipv6()));
+        let asked = |ip: &&IpAddr| match query.family {
+            Family::V4 => ip.is_ipv4(),
+            Family::V6 => ip.is_ipv6(),
+        };
+        if !addresses.clone().any(|ip| asked(&ip)) {
+            return Common::Decided(decision);
+        }
+        let limit = match transport {
+            Transport::Udp => udp_limit(
+                query.edns.map(|edns| edns.max_payload),
+                policy.udp_max_payload,
+            ),
+            Transport::UdpSlip => CLASSIC_UDP_PAYLOAD,
+            Transport::Stream => usize::from(u16::MAX),
+        };
+        let echo = steering.response_option(true, &snapshot.ecs_scopes);
+        let parts = AnswerParts {
+            addresses,
+            ttl: decision.ttl,
+            udp_max_payload: policy.udp_max_payload,
+            subnet: echo.as_ref(),
+            truncated: transport == Transport::UdpSlip,
+        };
+        match wire::write_answer(query, parts, out) {
+            Some(()) if out.len() <= limit => Common::Written(decision.ttl),
+            _ => Common::Decided(decision),
+        }
+    }
+
+    /// Answers raw query bytes from `client` (the UDP/TCP peer, or the DoH client IP),
+    /// always through hickory: the reference the fast path must match.
     /// `None`: nothing should be sent back — too short to carry an ID, or a response
     /// rather than a query (answering those invites loops).
     pub fn handle(&self, query: &[u8], client: IpAddr) -> Option<Reply> {
         self.handle_in(&self.inner.resolver.request(), query, client)
     }
 
-    /// [`Self::handle`] within a request the caller already started (DoH, which needs
-    /// the snapshot's trusted proxies to find the client first).
+    /// [`Self::handle`] within a request the caller already started.
     pub fn handle_in(&self, request: &Request<'_>, query: &[u8], client: IpAddr) -> Option<Reply> {
+        self.general(request, query, client, None)
+    }
+
+    /// The hickory path, with the steering decision already made when the fast path
+    /// made it.
+    fn general(
+        &self,
+        request: &Request<'_>,
+        query: &[u8],
+        client: IpAddr,
+        decided: Option<Decision>,
+    ) -> Option<Reply> {
         if query.len() < HEADER_LEN || query[2] & 0x80 != 0 {
             return None;
         }
         match parse_exact(query) {
-            Ok(message) => Some(self.answer_message(request, &message, client)),
+            Ok(message) => Some(self.answer_decided(request, &message, client, decided)),
             Err(error) => {
                 tracing::debug!(%error, %client, "malformed DNS query");
                 let id = u16::from_be_bytes([query[0], query[1]]);
@@ -125,14 +293,23 @@ impl DnsHandler {
         request: &Message,
         client: IpAddr,
     ) -> Reply {
+        self.answer_decided(started, request, client, None)
+    }
+
+    /// [`Self::answer_message`], with the steering decision for the question when it
+    /// was already made.
+    fn answer_decided(
+        &self,
+        started: &Request<'_>,
+        request: &Message,
+        client: IpAddr,
+        decided: Option<Decision>,
+    ) -> Reply {
         let policy = &started.snapshot().dns;
-        let udp_limit = match &request.edns {
-            Some(edns) => usize::from(
-                edns.max_payload()
-                    .clamp(CLASSIC_UDP_PAYLOAD as u16, policy.udp_max_payload),
-            ),
-            None => CLASSIC_UDP_PAYLOAD,
-        };
+        let udp_limit = udp_limit(
+            request.edns.as_ref().map(Edns::max_payload),
+            policy.udp_max_payload,
+        );
         let mut response = Message::response(request.metadata.id, request.metadata.op_code);
         response.metadata.recursion_desired = request.metadata.recursion_desired;
         response.metadata.checking_disabled = request.metadata.checking_disabled;
@@ -152,7 +329,7 @@ impl DnsHandler {
             Some(version) if version > 0 => ResponseCode::BADVERS,
             _ if request.queries.len() != 1 => ResponseCode::FormErr,
             _ => {
-                let (code, steered) = answer(started, request, &steering, &mut response);
+                let (code, steered) = answer(started, request, &steering, &mut response, decided);
                 depends_on_client = steered;
                 code
             }
@@ -181,6 +358,7 @@ fn answer(
     request: &Message,
     steering: &Steering,
     response: &mut Message,
+    decided: Option<Decision>,
 ) -> (ResponseCode, bool) {
     let snapshot = started.snapshot();
     let question = &request.queries[0];
@@ -214,8 +392,12 @@ fn answer(
             _ => None,
         };
         if let Some(families) = families {
-            let context = started.for_client(steering.client_ip);
-            if let Some(decision) = context.decide(&host, families) {
+            let decision = decided.or_else(|| {
+                started
+                    .for_client(steering.client_ip)
+                    .decide(&host, families)
+            });
+            if let Some(decision) = decision {
                 steered = true;
                 let ttl = decision.ttl;
                 let record = |rdata| Record::from_rdata(qname.clone(), ttl, rdata);
@@ -238,6 +420,15 @@ fn answer(
         (ResponseCode::NoError, steered)
     } else {
         (ResponseCode::NXDomain, false)
+    }
+}
+
+/// The largest UDP answer for a query advertising `max_payload` (`None`: no EDNS):
+/// never under 512, never over our `cap` (which the config keeps at 512 or more).
+fn udp_limit(max_payload: Option<u16>, cap: u16) -> usize {
+    match max_payload {
+        Some(payload) => usize::from(payload.min(cap).max(CLASSIC_UDP_PAYLOAD as u16)),
+        None => CLASSIC_UDP_PAYLOAD,
     }
 }
 

@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::DnsHandler;
+use super::handler::{DnsHandler, Transport};
 use super::rrl::ResponseRateLimit;
 use crate::accept::ConnectionLimits;
 use crate::config::DnsConfig;
@@ -154,7 +154,8 @@ async fn serve_connection(
     handler: &DnsHandler,
     limits: TcpLimits,
 ) {
-    let mut query = Vec::new();
+    // Reused for every query on the connection.
+    let (mut query, mut answer, mut framed) = (Vec::new(), Vec::new(), Vec::new());
     loop {
         let mut prefix = [0u8; 2];
         match tokio::time::timeout(limits.idle, stream.read_exact(&mut prefix)).await {
@@ -171,14 +172,16 @@ async fn serve_connection(
             Ok(Ok(_)) => {}
             _ => return,
         }
-        let Some(reply) = handler.handle(&query, peer.ip()) else {
+        if handler
+            .respond(&query, peer.ip(), Transport::Stream, &mut answer)
+            .is_none()
+        {
             return;
-        };
-        let answer = reply.to_stream();
+        }
         let Ok(answer_len) = u16::try_from(answer.len()) else {
             return;
         };
-        let mut framed = Vec::with_capacity(answer.len() + 2);
+        framed.clear();
         framed.extend_from_slice(&answer_len.to_be_bytes());
         framed.extend_from_slice(&answer);
         match tokio::time::timeout(limits.idle, stream.write_all(&framed)).await {

@@ -6,8 +6,10 @@
 //! first datagram and taking every other one already queued, up to [`BATCH`]),
 //! answers them all through [`DnsHandler`] and sends the answers with one `sendmmsg`.
 //! Under load that is two system calls per batch instead of two (plus an epoll round)
-//! per query, which is where a UDP DNS server spends most of its time. The socket's
-//! receive timeout bounds how long a worker takes to notice shutdown.
+//! per query, which is where a UDP DNS server spends most of its time. Receive and send
+//! buffers are the worker's own, reused for every batch: the handler writes each answer
+//! into one. The socket's receive timeout bounds how long a worker takes to notice
+//! shutdown.
 
 use std::io::IoSliceMut;
 use std::net::{SocketAddr, UdpSocket};
@@ -22,7 +24,7 @@ use nix::sys::socket::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::handler::DnsHandler;
+use super::handler::{DnsHandler, Transport};
 use super::rrl::{ResponseRateLimit, Verdict};
 
 /// Datagrams taken (and answered) per system call.
@@ -30,6 +32,9 @@ pub const BATCH: usize = 32;
 /// Receive buffer per datagram: larger than any query worth answering; longer datagrams
 /// are cut and then answered FORMERR.
 const RECV_BYTES: usize = 4096;
+/// Room reserved per answer: our largest UDP answer (`dns.udp_max_payload` is at most
+/// 4096) never grows the buffer.
+const SEND_BYTES: usize = 4096;
 /// How long an idle worker blocks before it looks at the shutdown token again.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
 
@@ -59,7 +64,9 @@ pub fn serve(
     let fd = socket.as_raw_fd();
     let mut buffers = vec![[0u8; RECV_BYTES]; BATCH];
     let mut received: Vec<(usize, SocketAddr)> = Vec::with_capacity(BATCH);
-    let mut replies: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(BATCH);
+    // One batch's answers: the first `peers.len()` of `answers`, each to its peer.
+    let mut answers: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(SEND_BYTES)).collect();
+    let mut peers: Vec<SocketAddr> = Vec::with_capacity(BATCH);
     let mut recv_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
     let mut send_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
     while !shutdown.is_cancelled() {
@@ -87,42 +94,44 @@ pub fn serve(
                 }
             }
         }
-        replies.clear();
+        peers.clear();
         for (i, &(len, peer)) in received.iter().enumerate() {
-            let verdict = rrl.verdict(peer.ip());
-            if verdict == Verdict::Drop {
-                continue;
+            let transport = match rrl.verdict(peer.ip()) {
+                Verdict::Drop => continue,
+                Verdict::Slip => Transport::UdpSlip,
+                Verdict::Answer => Transport::Udp,
+            };
+            let out = &mut answers[peers.len()];
+            if handler
+                .respond(&buffers[i][..len], peer.ip(), transport, out)
+                .is_some()
+            {
+                peers.push(peer);
             }
-            let Some(reply) = handler.handle(&buffers[i][..len], peer.ip()) else {
-                continue;
-            };
-            let bytes = if verdict == Verdict::Slip {
-                reply.to_udp_slip()
-            } else {
-                reply.to_udp()
-            };
-            replies.push((bytes, peer));
         }
-        send_all(fd, &mut send_headers, &replies);
+        send_all(fd, &mut send_headers, &answers[..peers.len()], &peers);
     }
 }
 
-/// Sends every reply, as few system calls as the kernel allows. A reply the kernel
-/// refuses (e.g. an unreachable client) is dropped; the rest still go out.
+/// Sends every answer to its peer (`answers` and `peers` pair up by index), in as few
+/// system calls as the kernel allows. An answer the kernel refuses (e.g. an unreachable
+/// client) is dropped; the rest still go out.
 fn send_all(
     fd: i32,
     headers: &mut MultiHeaders<SockaddrStorage>,
-    replies: &[(Vec<u8>, SocketAddr)],
+    answers: &[Vec<u8>],
+    peers: &[SocketAddr],
 ) {
-    let mut pending = replies;
-    while !pending.is_empty() {
-        let slices: Vec<[std::io::IoSlice<'_>; 1]> = pending
+    let mut sent_before = 0;
+    while sent_before < peers.len() {
+        let pending = &peers[sent_before..];
+        let slices: Vec<[std::io::IoSlice<'_>; 1]> = answers[sent_before..]
             .iter()
-            .map(|(bytes, _)| [std::io::IoSlice::new(bytes)])
+            .map(|bytes| [std::io::IoSlice::new(bytes)])
             .collect();
         let addresses: Vec<Option<SockaddrStorage>> = pending
             .iter()
-            .map(|(_, peer)| Some(SockaddrStorage::from(*peer)))
+            .map(|peer| Some(SockaddrStorage::from(*peer)))
             .collect();
         let no_control: [ControlMessage<'_>; 0] = [];
         let sent = match sendmmsg(
@@ -136,11 +145,11 @@ fn send_all(
             Ok(results) => results.count(),
             Err(Errno::EINTR) => continue,
             Err(error) => {
-                tracing::debug!(%error, peer = %pending[0].1, "UDP send failed");
+                tracing::debug!(%error, peer = %pending[0], "UDP send failed");
                 1
             }
         };
-        pending = &pending[sent.clamp(1, pending.len())..];
+        sent_before += sent.clamp(1, pending.len());
     }
 }
 

@@ -124,6 +124,14 @@ impl Authority {
         Ok(Self { apexes })
     }
 
+    /// Whether `host` (normalised: lower case, no trailing dot) is an apex itself; what
+    /// [`Self::apex_of`] tells by comparing names, without building one.
+    pub fn is_apex(&self, host: &str) -> bool {
+        self.apexes
+            .iter()
+            .any(|apex| apex.name.iter().eq(host.split('.').map(str::as_bytes)))
+    }
+
     /// The deepest apex `name` (lower case) is at or under.
     pub fn apex_of(&self, name: &Name) -> Option<&Apex> {
         self.apexes
@@ -174,6 +182,25 @@ mod tests {
         assert_eq!(of("example.com."), Some("example.com.".into()));
         assert_eq!(of("example.org."), None);
         assert_eq!(of("badexample.com."), None);
+    }
+
+    #[test]
+    fn is_apex_agrees_with_apex_of_for_the_apex_itself() {
+        let authority = Authority::compile(&[apex("Example.COM"), apex("cn.example.com")]).unwrap();
+        for host in [
+            "example.com",
+            "cn.example.com",
+            "api.example.com",
+            "com",
+            "example.org",
+        ] {
+            let at_apex = authority
+                .apex_of(&name(&format!("{host}.")))
+                .is_some_and(|a| a.name == name(&format!("{host}.")));
+            assert_eq!(authority.is_apex(host), at_apex, "{host}");
+        }
+        assert!(authority.is_apex("cn.example.com"));
+        assert!(!authority.is_apex("a.cn.example.com"));
     }
 
     #[test]
