@@ -24,15 +24,13 @@ use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::ecs::{self, Steering};
-use super::wire::{self, AnswerParts, CommonQuery, Family};
+use super::wire::{self, AnswerParts, CommonQuery, Family, HEADER_LEN};
 use crate::model::{normalize_host, valid_host};
 use crate::resolver::{Request, Resolver};
 use crate::scheduler::{Decision, Families};
 
-/// A DNS header is 12 bytes; anything shorter cannot even be answered FORMERR.
-const HEADER_LEN: usize = 12;
-/// Largest answer without EDNS (RFC 1035).
-const CLASSIC_UDP_PAYLOAD: usize = 512;
+/// [`wire::CLASSIC_UDP_PAYLOAD`] as the size limits here count.
+const CLASSIC_UDP_PAYLOAD: usize = wire::CLASSIC_UDP_PAYLOAD as usize;
 
 /// Shared by the DoH handlers and the UDP/TCP listeners; cheap to clone.
 #[derive(Clone)]
@@ -427,7 +425,7 @@ fn answer(
 /// never under 512, never over our `cap` (which the config keeps at 512 or more).
 fn udp_limit(max_payload: Option<u16>, cap: u16) -> usize {
     match max_payload {
-        Some(payload) => usize::from(payload.min(cap).max(CLASSIC_UDP_PAYLOAD as u16)),
+        Some(payload) => usize::from(payload.min(cap).max(wire::CLASSIC_UDP_PAYLOAD)),
         None => CLASSIC_UDP_PAYLOAD,
     }
 }

@@ -14,8 +14,8 @@ use std::net::IpAddr;
 
 use hickory_proto::rr::rdata::opt::ClientSubnet;
 
-/// Bytes of a DNS header.
-const HEADER_LEN: usize = 12;
+/// Bytes of a DNS header; anything shorter cannot even be answered FORMERR.
+pub(super) const HEADER_LEN: usize = 12;
 /// Where the question's name starts; answer names point here.
 const QUESTION_OFFSET: u16 = HEADER_LEN as u16;
 /// Bytes of a name on the wire (RFC 1035 2.3.4), terminating root label included.
@@ -26,8 +26,9 @@ const MAX_NAME_LEN: usize = 255;
 const MAX_LABELS: usize = 32;
 /// hickory compresses at most 120 names per message; the question is one of them.
 const MAX_ANSWERS: usize = 100;
-/// The smallest EDNS payload size; smaller advertised values count as this (RFC 6891).
-const MIN_EDNS_PAYLOAD: u16 = 512;
+/// Largest answer without EDNS (RFC 1035), and so the smallest EDNS payload size:
+/// smaller advertised values count as this (RFC 6891).
+pub(super) const CLASSIC_UDP_PAYLOAD: u16 = 512;
 
 const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
@@ -186,7 +187,7 @@ fn parse_opt(record: &[u8]) -> Option<Edns> {
     if fixed[0] != 0 || field(1) != TYPE_OPT || fixed[5] != 0 || fixed[6] != 0 {
         return None;
     }
-    let max_payload = field(3).max(MIN_EDNS_PAYLOAD);
+    let max_payload = field(3).max(CLASSIC_UDP_PAYLOAD);
     let rdata = &record[11..];
     if rdata.len() != usize::from(field(9)) {
         return None;
@@ -305,7 +306,7 @@ pub fn write_answer<'a>(
     if query.edns.is_some() {
         out.push(0);
         out.extend_from_slice(&TYPE_OPT.to_be_bytes());
-        out.extend_from_slice(&parts.udp_max_payload.max(MIN_EDNS_PAYLOAD).to_be_bytes());
+        out.extend_from_slice(&parts.udp_max_payload.max(CLASSIC_UDP_PAYLOAD).to_be_bytes());
         // Extended RCODE 0, version 0, no flags.
         out.extend_from_slice(&0u32.to_be_bytes());
         match parts.subnet {
