@@ -579,6 +579,20 @@ fn losing_one_etcd_member_of_three_keeps_writes_and_watches_working() {
         Duration::from_secs(1),
     );
     etcd.stop(0);
+    let dead = etcd.endpoints()[0].clone();
+    // Every node finds the dead member on its own and routes around it.
+    for node in &nodes {
+        wait_for("the dead member marked", Duration::from_secs(5), || {
+            let health: Vec<Value> = node.cluster()["endpoints"]
+                .as_array()?
+                .iter()
+                .map(|e| e["healthy"].clone())
+                .collect();
+            (health == [json!(false), json!(true), json!(true)]).then_some(())
+        });
+        let up = format!("httpdns_cluster_etcd_endpoint_up{{endpoint=\"{dead}\"}}");
+        assert_eq!(node.metric(&up), Some(0.0), "{up}");
+    }
     // The nodes may reconnect to another member; a write succeeds within a deadline.
     let body = wait_for(
         "a write with one member down",
@@ -606,8 +620,18 @@ fn losing_one_etcd_member_of_three_keeps_writes_and_watches_working() {
             .clone();
         (bj["keep_weight_all_domains"] == 0.0).then_some(())
     });
+    // A session that was on the dead member reconnects to a live one.
     for node in &nodes {
-        assert_eq!(node.cluster()["etcd"], "connected");
+        wait_for("etcd connected", Duration::from_secs(5), || {
+            (node.cluster()["etcd"] == "connected").then_some(())
+        });
+    }
+    etcd.restart(0);
+    for node in &nodes {
+        wait_for("the member back in use", Duration::from_secs(5), || {
+            let endpoints = node.cluster()["endpoints"].clone();
+            (endpoints[0] == json!({"endpoint": dead, "healthy": true})).then_some(())
+        });
     }
 }
 

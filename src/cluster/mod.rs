@@ -18,6 +18,7 @@
 //! overrides as in single-node mode, which the watch task replaces.
 
 mod cache;
+mod endpoints;
 mod membership;
 mod session;
 pub mod zones;
@@ -290,6 +291,8 @@ pub struct Cluster {
     node: String,
     keys: Keys,
     client: ArcSwapOption<Client>,
+    /// The configured members, probed one by one; the client routes around failing ones.
+    endpoints: endpoints::Endpoints,
     status: Status,
     overrides: Arc<ArcSwap<Overrides>>,
     epoch: Arc<Epoch>,
@@ -341,6 +344,7 @@ impl Cluster {
             node: config.node_name(),
             keys: Keys::new(&config.prefix),
             client: ArcSwapOption::empty(),
+            endpoints: endpoints::Endpoints::new(&config.etcd),
             status: Status {
                 connected: AtomicBool::new(false),
                 since_ms: AtomicU64::new(crate::epoch::now_ms()),
@@ -358,6 +362,11 @@ impl Cluster {
             zones_sink: tokio::sync::watch::channel(None).0,
         });
         metrics::gauge!("httpdns_cluster_connected").set(0.0);
+        tokio::spawn(endpoints::run(
+            Arc::clone(&cluster),
+            options.clone(),
+            shutdown.clone(),
+        ));
         tokio::spawn(session::run(
             Arc::clone(&cluster),
             config.etcd.clone(),
@@ -455,6 +464,7 @@ impl Cluster {
         metrics::gauge!("httpdns_cluster_connected").set(if self.connected() { 1.0 } else { 0.0 });
         metrics::gauge!("httpdns_cluster_stale_seconds").set(self.stale_seconds());
         metrics::gauge!("httpdns_cluster_revision").set(self.revision() as f64);
+        self.endpoints.export_metrics();
     }
 
     /// This node's own membership record.
@@ -467,7 +477,8 @@ impl Cluster {
         })
     }
 
-    /// The `/admin/cluster` view: connection, applied revision and every live node.
+    /// The `/admin/cluster` view: connection, applied revision, every live node and
+    /// every configured etcd member.
     pub async fn view(&self) -> Value {
         let nodes = match self.list_nodes().await {
             Ok(nodes) => {
@@ -480,6 +491,7 @@ impl Cluster {
         view["zones_revision"] = json!(self.zones_revision());
         view["zones_error"] = json!(self.zones_error.load_full().map(|e| (*e).clone()));
         view["nodes"] = json!(nodes);
+        view["endpoints"] = self.endpoints.view();
         view
     }
 

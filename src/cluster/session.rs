@@ -38,6 +38,7 @@ pub(super) async fn run(
             Ok(()) => backoff = Duration::from_millis(100),
             Err(e) => {
                 cluster.status.set_connected(false);
+                cluster.endpoints.probe_soon();
                 tracing::warn!(error = %e, "etcd session failed; retrying");
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
