@@ -277,6 +277,7 @@ async fn bad_doh_requests_are_http_errors_or_formerr() {
         ("/dns-query", "missing dns parameter"),
         ("/dns-query?dns=", "not a DNS query"),
         ("/dns-query?dns=!!!!", "not base64url"),
+        ("/dns-query?dns=AAAA&d%6Es=AAAA", "dns given twice"),
         ("/dns-query?dns=AAAA", "not a DNS query"),
         ("/dns-query?name=bad%20name", "malformed name"),
         (

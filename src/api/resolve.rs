@@ -29,38 +29,18 @@ struct ResolveParams<'a> {
 }
 
 impl<'a> ResolveParams<'a> {
-    /// Reads the query string as `application/x-www-form-urlencoded` (decoding by
-    /// `form_urlencoded`, only where a pair holds `%` or `+`). A repeated parameter is
-    /// refused, since which one should win is a guess; unknown ones are ignored.
+    /// Reads the query string ([`crate::http::query_params`]: borrowed where possible, a
+    /// repeated parameter refused, unknown ones ignored).
     fn parse(query: Option<&'a str>) -> Result<Self, ApiError> {
-        let mut params = Self::default();
-        for pair in query
-            .unwrap_or("")
-            .split('&')
-            .filter(|pair| !pair.is_empty())
-        {
-            let (key, value) = if pair.bytes().any(|b| b == b'%' || b == b'+') {
-                form_urlencoded::parse(pair.as_bytes())
-                    .next()
-                    .unwrap_or_default()
-            } else {
-                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                (Cow::Borrowed(key), Cow::Borrowed(value))
-            };
-            let slot = match &*key {
-                "host" => &mut params.host,
-                "type" => &mut params.kind,
-                "ip" => &mut params.ip,
-                "t" => &mut params.t,
-                "sign" => &mut params.sign,
-                _ => continue,
-            };
-            if slot.is_some() {
-                return Err(bad(format!("bad query string: {key} given twice")));
-            }
-            *slot = Some(value);
-        }
-        Ok(params)
+        let [host, kind, ip, t, sign] =
+            crate::http::query_params(query, ["host", "type", "ip", "t", "sign"])?;
+        Ok(Self {
+            host,
+            kind,
+            ip,
+            t,
+            sign,
+        })
     }
 }
 

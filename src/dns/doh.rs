@@ -26,7 +26,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::RecordType;
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::handler::{DnsHandler, Transport, parse_name};
 use crate::http::{ApiError, EPOCH_HEADER, read_body, require_content_type};
@@ -59,18 +59,6 @@ pub struct Doh {
 
 fn too_large(len: usize, max: usize) -> ApiError {
     ApiError::PayloadTooLarge(format!("DNS query of {len} bytes; at most {max}"))
-}
-
-#[derive(Deserialize)]
-struct GetParams {
-    dns: Option<String>,
-    name: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    edns_client_subnet: Option<String>,
-    /// Signature expiry and signature for `name=`, when signing is on.
-    t: Option<String>,
-    sign: Option<String>,
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -118,10 +106,13 @@ impl Doh {
             max_query_bytes,
         } = self;
         let max_query_bytes = *max_query_bytes;
-        let params: GetParams = crate::http::query(query)?;
+        let [dns, name, kind, edns_client_subnet, t, sign] = crate::http::query_params(
+            query,
+            ["dns", "name", "type", "edns_client_subnet", "t", "sign"],
+        )?;
         let request = handler.resolver().request();
         let client = client(&request, peer, headers);
-        if let Some(dns) = params.dns {
+        if let Some(dns) = dns {
             let bytes = BASE64URL
                 .decode(dns.trim())
                 .map_err(|e| bad(format!("dns parameter is not base64url: {e}")))?;
@@ -130,13 +121,13 @@ impl Doh {
             }
             return wire_answer(handler, &request, &bytes, client);
         }
-        if let Some(name) = params.name {
+        if let Some(name) = name {
             if let Some(signing) = &request.snapshot().signing {
                 signing
                     .verify(
                         &name,
-                        params.t.as_deref(),
-                        params.sign.as_deref(),
+                        t.as_deref(),
+                        sign.as_deref(),
                         crate::epoch::now_ms() / 1000,
                     )
                     .map_err(ApiError::Forbidden)?;
@@ -145,8 +136,8 @@ impl Doh {
                 handler,
                 &request,
                 &name,
-                params.kind.as_deref(),
-                params.edns_client_subnet.as_deref(),
+                kind.as_deref(),
+                edns_client_subnet.as_deref(),
                 client,
             );
         }

@@ -14,7 +14,9 @@ pub mod hot;
 pub mod rate_limit;
 pub mod serve;
 
-pub use body::{json_body, optional_json_body, parse_ip, query, read_body, require_content_type};
+pub use body::{
+    json_body, optional_json_body, parse_ip, query, query_params, read_body, require_content_type,
+};
 pub use error::ApiError;
 
 /// Name of the header carrying the steering epoch on every answer.
