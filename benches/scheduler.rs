@@ -34,9 +34,14 @@ use httpdns::resolver::{Live, Resolver};
 use httpdns::scheduler::ranking::{self, Cost};
 use httpdns::scheduler::{self, AnswerLimits, Families, LiveView, Query};
 use httpdns::snapshot::Snapshot;
-use httpdns::speed::{self, Bucket, BucketStats, Sample, SpeedLimits, SpeedTable};
+use httpdns::speed::{self, Bucket, BucketView, Sample, SpeedLimits, SpeedTable};
 use httpdns::state::StateStore;
 use tokio_util::sync::CancellationToken;
+
+/// The server's allocator (src/main.rs): the decision allocates its plan and answer
+/// vectors, and what those cost depends on the allocator the server runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ZONES: usize = 50;
 const ENDPOINTS_PER_ZONE: usize = 20; // 16 IPv4 + 4 IPv6: 1,000 endpoints in all
@@ -170,7 +175,7 @@ struct ChurningLive {
     health: IpMap<Arc<AtomicBool>>,
     speed: SpeedTable,
     /// The client bucket's statistics, looked up once per query as the resolver does.
-    bucket: Option<Arc<BucketStats>>,
+    bucket: Option<BucketView>,
     now_ms: u64,
 }
 
@@ -261,7 +266,7 @@ fn scheduler_decide(c: &mut Criterion) {
                 for k in 0..batch {
                     let ip = clients[(k as usize) % clients.len()];
                     let geo = db.lookup(black_box(ip));
-                    live.bucket = live.speed.bucket(&Bucket::of(&geo));
+                    live.bucket = live.speed.bucket(&Bucket::of(&geo)).map(|b| b.view());
                     seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
                     let query = Query {
                         domain,

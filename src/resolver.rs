@@ -24,7 +24,7 @@ use crate::model::{Domain, Endpoint, Model, ZoneId};
 use crate::scheduler::ranking::{self, Cost, Evidence};
 use crate::scheduler::{self, Decision, Families, LiveView, Plan, Query, SkipReason};
 use crate::snapshot::{SharedSnapshot, Snapshot};
-use crate::speed::{Bucket, BucketStats, ReportError, Sample, SpeedTable};
+use crate::speed::{Bucket, BucketView, ReportError, Sample, SpeedTable};
 use crate::state::{Overrides, StateStore};
 
 /// The live state the scheduler reads: health (written by `health`), client speed
@@ -245,10 +245,7 @@ impl RequestContext<'_> {
             ),
             None => Arc::new(decide()),
         };
-        let decision = plan.draw(
-            &snapshot.model,
-            &mut fastrand::Rng::with_seed(fastrand::u64(..)),
-        );
+        let decision = plan.draw(&mut fastrand::Rng::with_seed(fastrand::u64(..)));
         snapshot.answer_counters.increment(
             &snapshot.model,
             domain,
@@ -276,7 +273,10 @@ impl RequestContext<'_> {
                 model: &self.snapshot.model,
                 health: live.health.snapshot(),
                 overrides: live.state.current(),
-                speed: live.speed.bucket(&Bucket::of(&self.geo)),
+                speed: live
+                    .speed
+                    .bucket(&Bucket::of(&self.geo))
+                    .map(|bucket| bucket.view()),
                 now_ms: self.now_ms,
             }
         })
@@ -313,7 +313,7 @@ impl RequestContext<'_> {
         let live = self.live();
         let geo = &*self.geo;
         let d = plan_with(snapshot, live, domain, geo, self.client_ip, Families::Both)
-            .draw(model, &mut fastrand::Rng::with_seed(fastrand::u64(..)));
+            .draw(&mut fastrand::Rng::with_seed(fastrand::u64(..)));
         let name = |zone: ZoneId| model.zone(zone).name.to_string();
         let mut zones = vec![d.home];
         zones.extend(
@@ -379,7 +379,7 @@ struct LiveSnapshot<'a> {
     health: Guard<Arc<HealthMap>>,
     overrides: Guard<Arc<Overrides>>,
     /// The client bucket's speed statistics, looked up once per request.
-    speed: Option<Arc<BucketStats>>,
+    speed: Option<BucketView>,
     now_ms: u64,
 }
 

@@ -141,21 +141,17 @@ impl Plan {
         self.answer.zone
     }
 
-    /// This request's decision: the weighted draws inside each band. `model` must be
-    /// the one the plan was made from.
-    pub fn draw(&self, model: &Model, rng: &mut fastrand::Rng) -> Decision {
+    /// This request's decision: the weighted draws inside each band. The plan holds
+    /// the addresses and weights it draws from, so it needs no model.
+    pub fn draw(&self, rng: &mut fastrand::Rng) -> Decision {
         Decision {
             home: self.home,
             rule: self.rule,
-            answer: self.answer.draw(model, rng),
+            answer: self.answer.draw(rng),
             failover: self.failover,
             fail_open: self.fail_open,
             ttl: self.ttl,
-            fallback: self
-                .fallback
-                .iter()
-                .map(|tier| tier.draw(model, rng))
-                .collect(),
+            fallback: self.fallback.iter().map(|tier| tier.draw(rng)).collect(),
             skipped: self.skipped.clone(),
         }
     }
@@ -168,7 +164,7 @@ pub fn decide(
     query: &Query<'_>,
     limits: &AnswerLimits,
 ) -> Decision {
-    plan(model, live, query, limits).draw(model, &mut fastrand::Rng::with_seed(query.seed))
+    plan(model, live, query, limits).draw(&mut fastrand::Rng::with_seed(query.seed))
 }
 
 /// Everything of the decision for one host but the draws (`query.seed` is not used).

@@ -97,7 +97,7 @@ pub fn cost(evidence: &Evidence) -> Cost {
 /// Everything here is decided by costs and health, which are the same for every client
 /// of a cache bucket; only the weighted draw inside each band is per request
 /// ([`TierPlan::draw`]), so a cached plan spreads load exactly as a fresh one. Members
-/// are indices into the zone's endpoints of the model the plan was made from.
+/// carry their addresses and weights: a draw reads the plan alone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TierPlan {
     pub zone: ZoneId,
@@ -106,49 +106,52 @@ pub struct TierPlan {
 }
 
 /// Bands of one address family: just enough of them to fill the answer.
+///
+/// One allocation holding everything a draw reads, so drawing from a cached plan
+/// touches the plan alone, not the model's endpoints (with 100,000 domains, plans and
+/// models fall out of cache and each extra load is a stall).
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Bands {
     /// How many addresses the answer takes.
     limit: usize,
-    /// Every band's members (endpoint indices in the zone), band after band.
-    members: Vec<u32>,
-    /// Where each band ends in `members`.
-    ends: Vec<usize>,
-    /// Per member, the weight of its band up to and including it: a weighted draw is a
-    /// binary search here instead of a walk through the band.
-    cumulative: Vec<u64>,
+    /// Every band's members, band after band.
+    members: Vec<Member>,
+}
+
+/// One endpoint of a band, as a draw needs it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Member {
+    /// The weight of its band up to and including it: a weighted draw is a binary
+    /// search here instead of a walk through the band, and a member's own weight is
+    /// the difference to the one before.
+    running: u64,
+    ip: IpAddr,
+    /// On a band's first member, how many members the band has (0 on the others).
+    band_len: u32,
 }
 
 impl TierPlan {
-    /// Draws this request's order inside each band. `model` must be the one the plan
-    /// was made from.
-    pub fn draw(&self, model: &Model, rng: &mut fastrand::Rng) -> Tier {
-        let endpoints = &model.zone(self.zone).endpoints;
+    /// Draws this request's order inside each band.
+    pub fn draw(&self, rng: &mut fastrand::Rng) -> Tier {
         Tier {
             zone: self.zone,
-            v4: self.v4.draw(endpoints, rng),
-            v6: self.v6.draw(endpoints, rng),
+            v4: self.v4.draw(rng),
+            v6: self.v6.draw(rng),
         }
     }
 }
 
 impl Bands {
-    fn draw(&self, endpoints: &[Endpoint], rng: &mut fastrand::Rng) -> Vec<IpAddr> {
+    fn draw(&self, rng: &mut fastrand::Rng) -> Vec<IpAddr> {
         let mut ordered = Vec::with_capacity(self.limit.min(self.members.len()));
-        let mut band_start = 0;
-        for &end in &self.ends {
+        let mut rest = self.members.as_slice();
+        while let Some(first) = rest.first() {
             if ordered.len() >= self.limit {
                 break;
             }
-            weighted_picks(
-                &self.members[band_start..end],
-                &self.cumulative[band_start..end],
-                endpoints,
-                self.limit - ordered.len(),
-                rng,
-                &mut ordered,
-            );
-            band_start = end;
+            let (band, after) = rest.split_at((first.band_len as usize).clamp(1, rest.len()));
+            weighted_picks(band, self.limit - ordered.len(), rng, &mut ordered);
+            rest = after;
         }
         ordered
     }
@@ -165,15 +168,17 @@ pub fn plan_zone(
     only_up: bool,
 ) -> TierPlan {
     let endpoints = &model.zone(zone).endpoints;
-    let family = |v4: bool| -> Bands {
-        let mut costed: Vec<(u32, f64)> = Vec::with_capacity(endpoints.len());
+    // One scratch list for both families; the bands keep only what draws need.
+    let mut costed: Vec<(u32, f64)> = Vec::with_capacity(endpoints.len());
+    let mut family = |v4: bool| -> Bands {
+        costed.clear();
         costed.extend(
             (0u32..)
                 .zip(endpoints)
                 .filter(|(_, e)| e.ip.is_ipv4() == v4 && (!only_up || live.endpoint_up(zone, e)))
                 .map(|(i, e)| (i, live.endpoint_cost(e, query.geo).total)),
         );
-        bands(costed, per_family, endpoints)
+        bands(&mut costed, per_family, endpoints)
     };
     TierPlan {
         zone,
@@ -194,14 +199,12 @@ pub fn plan_zone(
 ///
 /// Each band is found with one pass (no sort of the whole zone), and bands past what
 /// the answer can use are never formed.
-fn bands(mut costed: Vec<(u32, f64)>, limit: usize, endpoints: &[Endpoint]) -> Bands {
+fn bands(costed: &mut [(u32, f64)], limit: usize, endpoints: &[Endpoint]) -> Bands {
     let mut bands = Bands {
         limit,
-        members: Vec::with_capacity(costed.len()),
-        ends: Vec::new(),
-        cumulative: Vec::new(),
+        members: Vec::with_capacity(costed.len().min(limit.max(1) * 4)),
     };
-    let mut rest = costed.as_mut_slice();
+    let mut rest = costed;
     while !rest.is_empty() && bands.members.len() < limit {
         let best = rest
             .iter()
@@ -218,13 +221,18 @@ fn bands(mut costed: Vec<(u32, f64)>, limit: usize, endpoints: &[Endpoint]) -> B
             }
         }
         let (band, after) = rest.split_at_mut(band_len.max(1));
-        bands.members.extend(band.iter().map(|(i, _)| *i));
-        bands.ends.push(bands.members.len());
         let mut running = 0;
-        bands.cumulative.extend(band.iter().map(|(i, _)| {
-            running += u64::from(endpoints[*i as usize].weight);
-            running
+        let first = bands.members.len();
+        bands.members.extend(band.iter().map(|(i, _)| {
+            let endpoint = &endpoints[*i as usize];
+            running += u64::from(endpoint.weight);
+            Member {
+                running,
+                ip: endpoint.ip,
+                band_len: 0,
+            }
         }));
+        bands.members[first].band_len = u32::try_from(band.len()).unwrap_or(u32::MAX);
         rest = after;
     }
     bands
@@ -238,8 +246,8 @@ fn order(
     limit: usize,
     rng: &mut fastrand::Rng,
 ) -> Vec<IpAddr> {
-    let costed = (0u32..).zip(costs.iter().copied()).collect();
-    bands(costed, limit, endpoints).draw(endpoints, rng)
+    let mut costed: Vec<(u32, f64)> = (0u32..).zip(costs.iter().copied()).collect();
+    bands(&mut costed, limit, endpoints).draw(rng)
 }
 
 /// Draws up to `count` endpoints from `band` without replacement, each draw weighted by
@@ -253,16 +261,14 @@ fn order(
 /// is exactly a draw among those not yet taken, weighted the same. When that keeps
 /// missing (most of the weight already taken) or the band is small, a draw walks the
 /// members not yet taken instead.
-fn weighted_picks(
-    band: &[u32],
-    cumulative: &[u64],
-    endpoints: &[Endpoint],
-    count: usize,
-    rng: &mut fastrand::Rng,
-    out: &mut Vec<IpAddr>,
-) {
-    let endpoint = |i: u32| &endpoints[i as usize];
-    let band_total = cumulative.last().copied().unwrap_or(0);
+fn weighted_picks(band: &[Member], count: usize, rng: &mut fastrand::Rng, out: &mut Vec<IpAddr>) {
+    let band_total = band.last().map_or(0, |m| m.running);
+    let weight = |position: usize| {
+        band[position].running
+            - position
+                .checked_sub(1)
+                .map_or(0, |before| band[before].running)
+    };
     let mut total = band_total;
     // Positions in `band` already drawn, one bit each: bands up to 256 need no
     // allocation, and a bit test per member is cheaper than stepping past a list.
@@ -287,7 +293,7 @@ fn weighted_picks(
     while taken < wanted {
         let position = if misses_left > 0 && total > 0 {
             let draw = rng.u64(0..band_total);
-            let position = cumulative.partition_point(|&running| running <= draw);
+            let position = band.partition_point(|member| member.running <= draw);
             if is_drawn(drawn, position) {
                 misses_left -= 1;
                 continue;
@@ -296,11 +302,11 @@ fn weighted_picks(
         } else {
             let mut draw = if total > 0 { rng.u64(0..total) } else { 0 };
             let mut pick = None;
-            for (position, &i) in band.iter().enumerate() {
+            for position in 0..band.len() {
                 if is_drawn(drawn, position) {
                     continue;
                 }
-                let weight = u64::from(endpoint(i).weight);
+                let weight = weight(position);
                 // With only zero weights left, the first one not yet drawn.
                 if draw < weight || total == 0 {
                     pick = Some(position);
@@ -314,9 +320,8 @@ fn weighted_picks(
             position
         };
         drawn[position / 64] |= 1 << (position % 64);
-        let chosen_endpoint = endpoint(band[position]);
-        total = total.saturating_sub(u64::from(chosen_endpoint.weight));
-        out.push(chosen_endpoint.ip);
+        total = total.saturating_sub(weight(position));
+        out.push(band[position].ip);
         taken += 1;
     }
 }

@@ -247,6 +247,20 @@ pub struct BucketStats {
     voices: Mutex<std::collections::HashMap<IpAddr, Vec<Voice>>>,
 }
 
+/// One bucket's endpoint map as of one moment: a decision reads the statistics of
+/// every endpoint of a zone or two, so it takes the map once ([`BucketStats::view`])
+/// rather than once per endpoint.
+pub struct BucketView(Arc<IpMap<Arc<ArcSwap<SpeedStats>>>>);
+
+impl BucketView {
+    /// Statistics of `endpoint`, decayed to `now_ms`.
+    pub fn get(&self, endpoint: IpAddr, now_ms: u64) -> Option<SpeedStats> {
+        self.0
+            .get(&endpoint)
+            .map(|cell| cell.load().decayed(now_ms))
+    }
+}
+
 impl BucketStats {
     /// Statistics of `endpoint` in this bucket, decayed to `now_ms`.
     pub fn get(&self, endpoint: IpAddr, now_ms: u64) -> Option<SpeedStats> {
@@ -254,6 +268,11 @@ impl BucketStats {
             .load()
             .get(&endpoint)
             .map(|cell| cell.load().decayed(now_ms))
+    }
+
+    /// The endpoint map as of now, for many lookups.
+    pub fn view(&self) -> BucketView {
+        BucketView(self.by_endpoint.load_full())
     }
 
     /// Endpoints with statistics.
@@ -457,6 +476,19 @@ mod tests {
             table.get(&Bucket::of(&Geo::default()), ep, 1000).is_none(),
             "other buckets see nothing"
         );
+        // A view reads what the bucket holds, and keeps the endpoints it was taken with.
+        let bucket = table.bucket(&Bucket::of(&telecom())).unwrap();
+        let view = bucket.view();
+        assert_eq!(view.get(ep, 1000), Some(stats));
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let later = [item("192.0.2.2", Some(10.0), true)];
+        let client: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(
+            table.record(client, &telecom(), &later, |_| true, 2000),
+            Ok(1)
+        );
+        assert!(view.get(other, 2000).is_none());
+        assert!(bucket.view().get(other, 2000).is_some());
     }
 
     #[test]
