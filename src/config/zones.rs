@@ -181,13 +181,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<ZonesFile>, Vec<ConfigError>> {
     }
     let mut files = Vec::new();
     let mut errors = Vec::new();
-    for path in paths {
-        match std::fs::read_to_string(&path) {
-            Ok(text) => match parse(&text, &path) {
-                Ok(file) => files.push(file),
-                Err(e) => errors.push(e),
-            },
-            Err(source) => errors.push(ConfigError::Read { path, source }),
+    for outcome in read_and_parse_all(paths) {
+        match outcome {
+            Ok(file) => files.push(file),
+            Err(e) => errors.push(e),
         }
     }
     if errors.is_empty() {
@@ -195,6 +192,52 @@ pub fn load_dir(dir: &Path) -> Result<Vec<ZonesFile>, Vec<ConfigError>> {
     } else {
         Err(errors)
     }
+}
+
+/// Reads and parses `paths`, results in the same order. Large configs come as many
+/// files and parsing TOML is most of loading them, so the files are shared out over
+/// the machine's cores (one thread per core, each taking the next unparsed file).
+fn read_and_parse_all(paths: Vec<PathBuf>) -> Vec<Result<ZonesFile, ConfigError>> {
+    let read_and_parse = |path: &PathBuf| match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text, path),
+        Err(source) => Err(ConfigError::Read {
+            path: path.clone(),
+            source,
+        }),
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(paths.len());
+    if workers <= 1 {
+        return paths.iter().map(read_and_parse).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Result<ZonesFile, ConfigError>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(path) = paths.get(i) else {
+                            return mine;
+                        };
+                        mine.push((i, read_and_parse(path)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, outcome)| outcome).collect()
 }
 
 /// Parses one zones file's text.
@@ -244,5 +287,38 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("foo"), "{err}");
+    }
+
+    #[test]
+    fn a_directory_loads_in_name_order_and_every_bad_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..12 {
+            let text = if i % 5 == 3 {
+                format!("[[zone]]\nname = \"z{i}\"\nendpoints = [\n")
+            } else {
+                format!("[[zone]]\nname = \"z{i}\"\nendpoints = [\"192.0.2.{i}\"]\n")
+            };
+            std::fs::write(dir.path().join(format!("{i:02}.toml")), text).unwrap();
+        }
+        std::fs::write(dir.path().join("notes.txt"), "not a zones file").unwrap();
+        let errors = load_dir(dir.path()).unwrap_err();
+        let named: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(named.len(), 2, "{named:?}");
+        for (error, bad) in named.iter().zip(["03.toml", "08.toml"]) {
+            assert!(error.contains(bad), "{error} names {bad}");
+        }
+        assert!(named.iter().all(|e| !e.contains("notes.txt")));
+
+        for bad in [3, 8] {
+            std::fs::write(
+                dir.path().join(format!("{bad:02}.toml")),
+                format!("[[zone]]\nname = \"z{bad}\"\nendpoints = [\"192.0.2.{bad}\"]\n"),
+            )
+            .unwrap();
+        }
+        let files = load_dir(dir.path()).unwrap();
+        let zones: Vec<&str> = files.iter().map(|f| f.zones[0].name.as_str()).collect();
+        let expected: Vec<String> = (0..12).map(|i| format!("z{i}")).collect();
+        assert_eq!(zones, expected);
     }
 }
