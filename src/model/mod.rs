@@ -584,18 +584,32 @@ pub fn normalize_host(host: &str) -> String {
 }
 
 /// A syntactically valid host name (RFC 1123 labels), already normalised.
+///
+/// One pass over the bytes: every request's host goes through here.
 pub fn valid_host(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+    let bytes = host.as_bytes();
+    if bytes.is_empty() || bytes.len() > 253 {
+        return false;
+    }
+    let mut label_len = 0usize;
+    let mut previous = b'.';
+    for &b in bytes {
+        if b == b'.' {
+            // An empty label, or one ending in '-'.
+            if label_len == 0 || previous == b'-' {
+                return false;
+            }
+            label_len = 0;
+        } else {
+            let allowed = b.is_ascii_alphanumeric() || b == b'_' || (b == b'-' && label_len > 0);
+            label_len += 1;
+            if !allowed || label_len > 63 {
+                return false;
+            }
+        }
+        previous = b;
+    }
+    label_len > 0 && previous != b'-'
 }
 
 fn valid_label(name: &str) -> bool {
@@ -861,6 +875,35 @@ mod tests {
             &"a".repeat(64),
         ] {
             assert!(!valid_host(bad), "{bad:?}");
+        }
+        assert!(valid_host(&["a".repeat(63), "b".repeat(63)].join(".")));
+        assert!(!valid_host(&"a.".repeat(127)));
+        assert!(valid_host("_dmarc.example.com"));
+        assert!(!valid_host("a.-"));
+        assert!(!valid_host("."));
+    }
+
+    /// The rule as the RFC states it, label by label: what the one-pass check must agree with.
+    fn valid_host_by_labels(host: &str) -> bool {
+        !host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_one_pass_host_check_agrees_with_the_label_rule(
+            host in "[a-c0_.\\-ä ]{0,12}|[a.\\-]{60,70}|[ab]{0,70}(\\.[ab]{0,70}){0,4}"
+        ) {
+            proptest::prop_assert_eq!(valid_host(&host), valid_host_by_labels(&host), "{:?}", host);
         }
     }
 }
