@@ -10,10 +10,14 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-/// Exported only in cluster mode, which needs etcd: `tests/cluster.rs` scrapes both from
-/// real cluster-mode nodes (connected, and stale during an etcd outage), so this test
-/// leaves them to it instead of starting etcd a second time.
-const CLUSTER_ONLY: &[&str] = &["httpdns_cluster_connected", "httpdns_cluster_stale_seconds"];
+/// Exported only in cluster mode, which needs etcd: `tests/cluster.rs` scrapes them from
+/// real cluster-mode nodes (connected, stale during an etcd outage, a member down), so
+/// this test leaves them to it instead of starting etcd a second time.
+const CLUSTER_ONLY: &[&str] = &[
+    "httpdns_cluster_connected",
+    "httpdns_cluster_stale_seconds",
+    "httpdns_cluster_etcd_endpoint_up",
+];
 
 /// Every `httpdns_*` word in `text`.
 fn metric_names(text: &str) -> BTreeSet<String> {
