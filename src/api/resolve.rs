@@ -18,7 +18,6 @@ use crate::scheduler::Families;
 
 /// The parameters of `GET /resolve`, borrowed from the query string unless they had to
 /// be percent-decoded.
-#[derive(Default)]
 struct ResolveParams<'a> {
     host: Option<Cow<'a, str>>,
     kind: Option<Cow<'a, str>>,

@@ -169,16 +169,16 @@ pub fn plan_zone(
 ) -> TierPlan {
     let endpoints = &model.zone(zone).endpoints;
     // One scratch list for both families; the bands keep only what draws need.
-    let mut costed: Vec<(u32, f64)> = Vec::with_capacity(endpoints.len());
+    let mut costed: Vec<(&Endpoint, f64)> = Vec::with_capacity(endpoints.len());
     let mut family = |v4: bool| -> Bands {
         costed.clear();
         costed.extend(
-            (0u32..)
-                .zip(endpoints)
-                .filter(|(_, e)| e.ip.is_ipv4() == v4 && (!only_up || live.endpoint_up(zone, e)))
-                .map(|(i, e)| (i, live.endpoint_cost(e, query.geo).total)),
+            endpoints
+                .iter()
+                .filter(|e| e.ip.is_ipv4() == v4 && (!only_up || live.endpoint_up(zone, e)))
+                .map(|e| (e, live.endpoint_cost(e, query.geo).total)),
         );
-        bands(&mut costed, per_family, endpoints)
+        bands(&mut costed, per_family)
     };
     TierPlan {
         zone,
@@ -199,10 +199,10 @@ pub fn plan_zone(
 ///
 /// Each band is found with one pass (no sort of the whole zone), and bands past what
 /// the answer can use are never formed.
-fn bands(costed: &mut [(u32, f64)], limit: usize, endpoints: &[Endpoint]) -> Bands {
+fn bands(costed: &mut [(&Endpoint, f64)], limit: usize) -> Bands {
     let mut bands = Bands {
         limit,
-        members: Vec::with_capacity(costed.len().min(limit.max(1) * 4)),
+        members: Vec::new(),
     };
     let mut rest = costed;
     while !rest.is_empty() && bands.members.len() < limit {
@@ -223,8 +223,7 @@ fn bands(costed: &mut [(u32, f64)], limit: usize, endpoints: &[Endpoint]) -> Ban
         let (band, after) = rest.split_at_mut(band_len.max(1));
         let mut running = 0;
         let first = bands.members.len();
-        bands.members.extend(band.iter().map(|(i, _)| {
-            let endpoint = &endpoints[*i as usize];
+        bands.members.extend(band.iter().map(|(endpoint, _)| {
             running += u64::from(endpoint.weight);
             Member {
                 running,
@@ -246,8 +245,8 @@ fn order(
     limit: usize,
     rng: &mut fastrand::Rng,
 ) -> Vec<IpAddr> {
-    let mut costed: Vec<(u32, f64)> = (0u32..).zip(costs.iter().copied()).collect();
-    bands(&mut costed, limit, endpoints).draw(rng)
+    let mut costed: Vec<(&Endpoint, f64)> = endpoints.iter().zip(costs.iter().copied()).collect();
+    bands(&mut costed, limit).draw(rng)
 }
 
 /// Draws up to `count` endpoints from `band` without replacement, each draw weighted by

@@ -264,10 +264,7 @@ impl BucketView {
 impl BucketStats {
     /// Statistics of `endpoint` in this bucket, decayed to `now_ms`.
     pub fn get(&self, endpoint: IpAddr, now_ms: u64) -> Option<SpeedStats> {
-        self.by_endpoint
-            .load()
-            .get(&endpoint)
-            .map(|cell| cell.load().decayed(now_ms))
+        self.view().get(endpoint, now_ms)
     }
 
     /// The endpoint map as of now, for many lookups.
