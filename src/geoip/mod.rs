@@ -8,16 +8,19 @@ pub mod build;
 pub mod carrier;
 pub mod overrides;
 pub mod province;
+mod records;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use maxminddb::Reader;
+use maxminddb::{LookupResult, Reader};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use carrier::AsnCarriers;
 pub use overrides::Overrides;
+
+use records::RecordCache;
 
 /// The `database_type` written into the metadata of databases we build; the lookup reads
 /// it to know the carrier is already folded.
@@ -98,6 +101,9 @@ pub struct GeoDb {
     asn: Option<Reader<Vec<u8>>>,
     asn_carriers: AsnCarriers,
     overrides: Option<Overrides>,
+    /// Decoded records of `city` and `asn`, by offset.
+    city_records: RecordCache<Geo>,
+    asn_records: RecordCache<(Option<u32>, Option<String>)>,
 }
 
 impl std::fmt::Debug for GeoDb {
@@ -156,6 +162,8 @@ impl GeoDb {
                 None => AsnCarriers::builtin(),
             },
             overrides: None,
+            city_records: RecordCache::new(records::SLOTS),
+            asn_records: RecordCache::new(records::SLOTS),
         })
     }
 
@@ -179,6 +187,8 @@ impl GeoDb {
             asn: None,
             asn_carriers: AsnCarriers::builtin(),
             overrides: None,
+            city_records: RecordCache::new(records::SLOTS),
+            asn_records: RecordCache::new(records::SLOTS),
         })
     }
 
@@ -201,36 +211,12 @@ impl GeoDb {
     /// Looks `ip` up. IPv4-mapped IPv6 addresses are looked up as IPv4.
     pub fn lookup(&self, ip: IpAddr) -> Geo {
         let ip = ip.to_canonical();
-        let mut geo = Geo::default();
-        if let Some(record) = decode::<FlatRecord>(&self.city, ip) {
-            geo.country = record
-                .country
-                .and_then(non_empty)
-                .map(str::to_ascii_uppercase);
-            geo.province = record.province.and_then(non_empty).map(province::normalize);
-            geo.city = record.city.and_then(non_empty).map(str::to_string);
-            geo.isp = record.isp.and_then(non_empty).map(str::to_string);
-            geo.asn = record.asn.filter(|asn| *asn != 0);
-            geo.carrier = record
-                .carrier
-                .and_then(non_empty)
-                .map(|c| {
-                    carrier::normalize(c).map_or_else(|| c.to_ascii_lowercase(), str::to_string)
-                })
-                .or_else(|| {
-                    let isp = record.isp.filter(|_| self.carrier_from_isp)?;
-                    carrier::normalize(isp).map(str::to_string)
-                });
-        }
+        let mut geo = self.city_record(ip);
         if let (None, Some(asn_db)) = (geo.asn, &self.asn) {
-            if let Some(record) = decode::<AsnRecord>(asn_db, ip) {
-                geo.asn = record.autonomous_system_number.filter(|asn| *asn != 0);
-                if geo.isp.is_none() {
-                    geo.isp = record
-                        .autonomous_system_organization
-                        .and_then(non_empty)
-                        .map(str::to_string);
-                }
+            let (asn, organization) = self.asn_record(asn_db, ip);
+            geo.asn = asn;
+            if geo.isp.is_none() {
+                geo.isp = organization;
             }
         }
         if geo.carrier.is_none() {
@@ -243,6 +229,56 @@ impl GeoDb {
             overrides.apply(ip, &mut geo);
         }
         geo
+    }
+
+    /// What the main database's record for `ip` says, folded (kept per record).
+    fn city_record(&self, ip: IpAddr) -> Geo {
+        let Some((offset, found)) = find(&self.city, ip) else {
+            return Geo::default();
+        };
+        self.city_records.get_or_decode(offset, || {
+            let Some(record) = decode_found::<FlatRecord>(&found, ip) else {
+                return Geo::default();
+            };
+            Geo {
+                country: record
+                    .country
+                    .and_then(non_empty)
+                    .map(str::to_ascii_uppercase),
+                province: record.province.and_then(non_empty).map(province::normalize),
+                city: record.city.and_then(non_empty).map(str::to_string),
+                isp: record.isp.and_then(non_empty).map(str::to_string),
+                asn: record.asn.filter(|asn| *asn != 0),
+                carrier: record
+                    .carrier
+                    .and_then(non_empty)
+                    .map(|c| {
+                        carrier::normalize(c).map_or_else(|| c.to_ascii_lowercase(), str::to_string)
+                    })
+                    .or_else(|| {
+                        let isp = record.isp.filter(|_| self.carrier_from_isp)?;
+                        carrier::normalize(isp).map(str::to_string)
+                    }),
+            }
+        })
+    }
+
+    /// The ASN database's number and organisation for `ip` (kept per record).
+    fn asn_record(&self, asn_db: &Reader<Vec<u8>>, ip: IpAddr) -> (Option<u32>, Option<String>) {
+        let Some((offset, found)) = find(asn_db, ip) else {
+            return (None, None);
+        };
+        self.asn_records.get_or_decode(offset, || {
+            decode_found::<AsnRecord>(&found, ip).map_or((None, None), |record| {
+                (
+                    record.autonomous_system_number.filter(|asn| *asn != 0),
+                    record
+                        .autonomous_system_organization
+                        .and_then(non_empty)
+                        .map(str::to_string),
+                )
+            })
+        })
     }
 }
 
@@ -259,11 +295,31 @@ pub(crate) fn decode<'de, T: Deserialize<'de>>(
     reader: &'de Reader<Vec<u8>>,
     ip: IpAddr,
 ) -> Option<T> {
+    let (_, found) = find(reader, ip)?;
+    decode_found(&found, ip)
+}
+
+/// Where `ip`'s record sits in the database, and the lookup that found it; `None` for
+/// an address in no range.
+fn find(reader: &Reader<Vec<u8>>, ip: IpAddr) -> Option<(usize, LookupResult<'_, Vec<u8>>)> {
     // An IPv4 address in an IPv4-only database, or a corrupt record, is simply "unknown".
-    match reader.lookup(ip).and_then(|found| found.decode::<T>()) {
-        Ok(record) => record,
+    match reader.lookup(ip) {
+        Ok(found) => Some((found.offset()?, found)),
         Err(error) => {
             tracing::debug!(%ip, %error, "geo lookup failed; treating as unknown");
+            None
+        }
+    }
+}
+
+fn decode_found<'de, T: Deserialize<'de>>(
+    found: &LookupResult<'de, Vec<u8>>,
+    ip: IpAddr,
+) -> Option<T> {
+    match found.decode::<T>() {
+        Ok(record) => record,
+        Err(error) => {
+            tracing::debug!(%ip, %error, "geo record does not decode; treating as unknown");
             None
         }
     }
@@ -322,6 +378,49 @@ mod tests {
             test_db().lookup("2001:db8::1".parse().unwrap()),
             Geo::default()
         );
+    }
+
+    #[test]
+    fn a_kept_record_reads_as_a_fresh_decode() {
+        let kept = test_db();
+        let ips = [
+            "202.96.128.86",
+            "202.96.128.87",
+            "123.125.81.6",
+            "211.136.17.10",
+            "240e::1",
+            "2001:da8::1",
+            "8.8.8.8",
+            "192.0.2.1",
+        ];
+        for round in 0..3 {
+            for ip in ips {
+                let ip: IpAddr = ip.parse().unwrap();
+                // A new database has nothing kept: its answer is a decode.
+                assert_eq!(kept.lookup(ip), test_db().lookup(ip), "round {round}, {ip}");
+            }
+        }
+    }
+
+    #[test]
+    fn overrides_stay_with_their_address_when_its_record_is_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("overrides.csv");
+        std::fs::write(
+            &path,
+            "network,country,province,city,carrier,isp,asn\n202.96.128.86/32,CN,北京,,unicom,,\n",
+        )
+        .unwrap();
+        let db = test_db().with_overrides(Some(&path)).unwrap();
+        let neighbour: IpAddr = "202.96.128.87".parse().unwrap();
+        let overridden: IpAddr = "202.96.128.86".parse().unwrap();
+        // Both orders: the record the two share is kept by whichever comes first.
+        for _ in 0..2 {
+            assert_eq!(db.lookup(overridden).carrier.as_deref(), Some("unicom"));
+            assert_eq!(db.lookup(overridden).province.as_deref(), Some("CN-BJ"));
+            assert_eq!(db.lookup(neighbour).carrier.as_deref(), Some("telecom"));
+            assert_eq!(db.lookup(neighbour).province.as_deref(), Some("CN-GD"));
+        }
     }
 
     #[test]
