@@ -12,6 +12,7 @@ mod records;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use maxminddb::{LookupResult, Reader};
 use serde::{Deserialize, Serialize};
@@ -51,19 +52,22 @@ pub enum GeoIpError {
 }
 
 /// Where a client is, as far as the IP database knows. Every field may be unknown.
+///
+/// The texts are shared (`Arc<str>`): a geo is copied out of the kept records on every
+/// lookup and into speed buckets, and a copy should not allocate.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Geo {
     /// ISO 3166-1 alpha-2 country code, upper case.
-    pub country: Option<String>,
+    pub country: Option<Arc<str>>,
     /// ISO 3166-2 code (`CN-GD`) when known, else the database's own name.
-    pub province: Option<String>,
-    pub city: Option<String>,
+    pub province: Option<Arc<str>>,
+    pub city: Option<Arc<str>>,
     /// Carrier key (`telecom`, `unicom`, `mobile`, `cernet`, ...).
-    pub carrier: Option<String>,
+    pub carrier: Option<Arc<str>>,
     pub asn: Option<u32>,
     /// The database's raw ISP name, kept for explain output; not part of the API.
     #[serde(skip)]
-    pub isp: Option<String>,
+    pub isp: Option<Arc<str>>,
 }
 
 /// One record in the flat schema, with the field names of the open ip-location-db
@@ -82,6 +86,36 @@ pub(crate) struct FlatRecord<'a> {
     isp: Option<&'a str>,
     #[serde(alias = "autonomous_system_number")]
     asn: Option<u32>,
+}
+
+impl FlatRecord<'_> {
+    /// The record as a [`Geo`]: country upper case, province as its ISO code, carrier
+    /// folded to its key (from the ISP text too when `carrier_from_isp`).
+    pub(crate) fn fold(&self, carrier_from_isp: bool) -> Geo {
+        Geo {
+            country: self
+                .country
+                .and_then(non_empty)
+                .map(|c| Arc::from(c.to_ascii_uppercase())),
+            province: self
+                .province
+                .and_then(non_empty)
+                .map(|p| Arc::from(province::normalize(p))),
+            city: self.city.and_then(non_empty).map(Arc::from),
+            isp: self.isp.and_then(non_empty).map(Arc::from),
+            asn: self.asn.filter(|asn| *asn != 0),
+            carrier: self
+                .carrier
+                .and_then(non_empty)
+                .map(|c| {
+                    carrier::normalize(c).map_or_else(|| c.to_ascii_lowercase().into(), Arc::from)
+                })
+                .or_else(|| {
+                    let isp = self.isp.filter(|_| carrier_from_isp)?;
+                    carrier::normalize(isp).map(Arc::from)
+                }),
+        }
+    }
 }
 
 /// The ASN-only database schema (ip-location-db `asn` mmdb).
@@ -103,7 +137,7 @@ pub struct GeoDb {
     overrides: Option<Overrides>,
     /// Decoded records of `city` and `asn`, by offset.
     city_records: RecordCache<Geo>,
-    asn_records: RecordCache<(Option<u32>, Option<String>)>,
+    asn_records: RecordCache<(Option<u32>, Option<Arc<str>>)>,
 }
 
 impl std::fmt::Debug for GeoDb {
@@ -223,7 +257,7 @@ impl GeoDb {
             geo.carrier = geo
                 .asn
                 .and_then(|asn| self.asn_carriers.carrier(asn))
-                .map(str::to_string);
+                .map(Arc::from);
         }
         if let Some(overrides) = &self.overrides {
             overrides.apply(ip, &mut geo);
@@ -237,34 +271,14 @@ impl GeoDb {
             return Geo::default();
         };
         self.city_records.get_or_decode(offset, || {
-            let Some(record) = decode_found::<FlatRecord>(&found, ip) else {
-                return Geo::default();
-            };
-            Geo {
-                country: record
-                    .country
-                    .and_then(non_empty)
-                    .map(str::to_ascii_uppercase),
-                province: record.province.and_then(non_empty).map(province::normalize),
-                city: record.city.and_then(non_empty).map(str::to_string),
-                isp: record.isp.and_then(non_empty).map(str::to_string),
-                asn: record.asn.filter(|asn| *asn != 0),
-                carrier: record
-                    .carrier
-                    .and_then(non_empty)
-                    .map(|c| {
-                        carrier::normalize(c).map_or_else(|| c.to_ascii_lowercase(), str::to_string)
-                    })
-                    .or_else(|| {
-                        let isp = record.isp.filter(|_| self.carrier_from_isp)?;
-                        carrier::normalize(isp).map(str::to_string)
-                    }),
-            }
+            decode_found::<FlatRecord>(&found, ip)
+                .map(|record| record.fold(self.carrier_from_isp))
+                .unwrap_or_default()
         })
     }
 
     /// The ASN database's number and organisation for `ip` (kept per record).
-    fn asn_record(&self, asn_db: &Reader<Vec<u8>>, ip: IpAddr) -> (Option<u32>, Option<String>) {
+    fn asn_record(&self, asn_db: &Reader<Vec<u8>>, ip: IpAddr) -> (Option<u32>, Option<Arc<str>>) {
         let Some((offset, found)) = find(asn_db, ip) else {
             return (None, None);
         };
@@ -275,7 +289,7 @@ impl GeoDb {
                     record
                         .autonomous_system_organization
                         .and_then(non_empty)
-                        .map(str::to_string),
+                        .map(Arc::from),
                 )
             })
         })

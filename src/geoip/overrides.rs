@@ -8,10 +8,11 @@
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use maxminddb::Reader;
 
-use super::{FlatRecord, Geo, GeoIpError, carrier, decode, non_empty, province};
+use super::{FlatRecord, Geo, GeoIpError, decode};
 
 /// The compiled overrides file.
 pub struct Overrides {
@@ -46,34 +47,18 @@ impl Overrides {
         let Some(row) = decode::<FlatRecord>(&self.reader, ip) else {
             return;
         };
-        let set = |field: &mut Option<String>, value: Option<String>| {
+        let row = row.fold(false);
+        let set = |field: &mut Option<Arc<str>>, value: Option<Arc<str>>| {
             if value.is_some() {
                 *field = value;
             }
         };
-        set(
-            &mut geo.country,
-            row.country.and_then(non_empty).map(str::to_ascii_uppercase),
-        );
-        set(
-            &mut geo.province,
-            row.province.and_then(non_empty).map(province::normalize),
-        );
-        set(
-            &mut geo.city,
-            row.city.and_then(non_empty).map(str::to_string),
-        );
-        set(
-            &mut geo.carrier,
-            row.carrier.and_then(non_empty).map(|c| {
-                carrier::normalize(c).map_or_else(|| c.to_ascii_lowercase(), str::to_string)
-            }),
-        );
-        set(
-            &mut geo.isp,
-            row.isp.and_then(non_empty).map(str::to_string),
-        );
-        if let Some(asn) = row.asn.filter(|asn| *asn != 0) {
+        set(&mut geo.country, row.country);
+        set(&mut geo.province, row.province);
+        set(&mut geo.city, row.city);
+        set(&mut geo.carrier, row.carrier);
+        set(&mut geo.isp, row.isp);
+        if let Some(asn) = row.asn {
             geo.asn = Some(asn);
         }
     }

@@ -196,8 +196,10 @@ pub fn plan(model: &Model, live: &impl LiveView, query: &Query<'_>, limits: &Ans
         }
     }
 
-    let tier = |zone: ZoneId, per_family: usize, only_up: bool| {
-        ranking::plan_zone(model, live, zone, query, per_family, only_up)
+    // One scratch list for every tier's costs; the plan keeps only what draws need.
+    let mut scratch = Vec::new();
+    let mut tier = |zone: ZoneId, per_family: usize, only_up: bool| {
+        ranking::plan_zone(model, live, zone, query, per_family, only_up, &mut scratch)
     };
     let (answer, failover, fail_open) = match serving.first() {
         Some(&zone) => (tier(zone, limits.max_answer_ips, true), zone != home, false),

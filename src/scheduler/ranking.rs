@@ -158,18 +158,18 @@ impl Bands {
 }
 
 /// Ranks one zone's endpoints for the query, `per_family` of each requested family.
-/// `only_up` filters endpoints failing health checks (not when failing open).
-pub fn plan_zone(
-    model: &Model,
+/// `only_up` filters endpoints failing health checks (not when failing open). `costed`
+/// is scratch space, reused across calls.
+pub fn plan_zone<'m>(
+    model: &'m Model,
     live: &impl LiveView,
     zone: ZoneId,
     query: &Query<'_>,
     per_family: usize,
     only_up: bool,
+    costed: &mut Vec<(&'m Endpoint, f64)>,
 ) -> TierPlan {
     let endpoints = &model.zone(zone).endpoints;
-    // One scratch list for both families; the bands keep only what draws need.
-    let mut costed: Vec<(&Endpoint, f64)> = Vec::with_capacity(endpoints.len());
     let mut family = |v4: bool| -> Bands {
         costed.clear();
         costed.extend(
@@ -178,7 +178,7 @@ pub fn plan_zone(
                 .filter(|e| e.ip.is_ipv4() == v4 && (!only_up || live.endpoint_up(zone, e)))
                 .map(|e| (e, live.endpoint_cost(e, query.geo).total)),
         );
-        bands(&mut costed, per_family)
+        bands(costed, per_family)
     };
     TierPlan {
         zone,

@@ -65,8 +65,8 @@ pub struct Bucket {
 impl Bucket {
     pub fn of(geo: &Geo) -> Self {
         Self {
-            carrier: geo.carrier.as_deref().map(Arc::from),
-            province: geo.province.as_deref().map(Arc::from),
+            carrier: geo.carrier.clone(),
+            province: geo.province.clone(),
         }
     }
 }
@@ -323,7 +323,7 @@ impl BucketStats {
 pub struct SpeedTable {
     /// Weighted by the bucket's endpoint count, so `capacity` bounds (bucket, endpoint)
     /// entries; a bucket expires `idle` after its last report.
-    buckets: Cache<Bucket, Arc<BucketStats>>,
+    buckets: Cache<Bucket, Arc<BucketStats>, rustc_hash::FxBuildHasher>,
     per_client: Cache<IpAddr, Arc<AtomicU32>>,
     limits: SpeedLimits,
     /// Grows with every accepted report, so answers decided before it are known stale.
@@ -339,7 +339,10 @@ impl SpeedTable {
                     u32::try_from(stats.len().max(1)).unwrap_or(u32::MAX)
                 })
                 .time_to_live(limits.idle)
-                .build(),
+                // Every decision outside the answer cache looks its bucket up; the keys
+                // are the IP database's carrier and province names, not client input,
+                // so a fast hasher is safe here.
+                .build_with_hasher(rustc_hash::FxBuildHasher),
             per_client: Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_live(limits.window)

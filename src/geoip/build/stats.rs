@@ -108,7 +108,10 @@ pub fn coverage(db: &GeoDb, path: &Path) -> Result<Coverage, GeoIpError> {
         }
         if let Some(carrier) = geo.carrier {
             coverage.cn_with_carrier += addresses;
-            *coverage.cn_by_carrier.entry(carrier).or_default() += addresses;
+            *coverage
+                .cn_by_carrier
+                .entry(carrier.to_string())
+                .or_default() += addresses;
         }
     }
     Ok(coverage)
