@@ -62,6 +62,19 @@ struct Member {
     child: Option<Child>,
 }
 
+impl Member {
+    fn log(&self) -> PathBuf {
+        self.data.with_extension("log")
+    }
+
+    /// The last lines etcd wrote, for a failure message.
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+}
+
 /// Real etcd members on loopback.
 struct Etcd {
     members: Vec<Member>,
@@ -70,7 +83,32 @@ struct Etcd {
 }
 
 impl Etcd {
+    /// How long a member may take to report healthy. A three-member cluster elects its
+    /// first leader only once all three are up, and on a loaded 2-core CI machine that
+    /// has taken over 20 s.
+    const HEALTHY_WITHIN: Duration = Duration::from_secs(45);
+
+    /// A new cluster of `size` members on fresh loopback ports. A member that cannot
+    /// start (its port, chosen free a moment before, taken by then by some other
+    /// socket's ephemeral port) fails the attempt, and the cluster is started again on
+    /// other ports; after three failed attempts the test fails with the members' logs.
     fn start(size: usize) -> Self {
+        let mut failures = Vec::new();
+        for _attempt in 0..3 {
+            let mut etcd = Self::spawn_all(size);
+            match (0..size).try_for_each(|i| etcd.healthy_within(i, Self::HEALTHY_WITHIN)) {
+                Ok(()) => return etcd,
+                // Dropping `etcd` stops every member of the failed attempt.
+                Err(why) => failures.push(why),
+            }
+        }
+        panic!(
+            "etcd cluster did not start in three attempts:\n{}",
+            failures.join("\n")
+        );
+    }
+
+    fn spawn_all(size: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let members: Vec<Member> = (0..size)
             .map(|i| Member {
@@ -94,14 +132,17 @@ impl Etcd {
         for i in 0..size {
             etcd.spawn(i);
         }
-        for i in 0..size {
-            etcd.wait_healthy(i);
-        }
         etcd
     }
 
     fn spawn(&mut self, i: usize) {
         let m = &self.members[i];
+        // Appended to across restarts; read back when a member fails to come up.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(m.log())
+            .expect("etcd log file");
         let client = format!("http://127.0.0.1:{}", m.client_port);
         let peer = format!("http://127.0.0.1:{}", m.peer_port);
         let child = Command::new(etcd_binary())
@@ -127,21 +168,51 @@ impl Etcd {
                 "httpdns-test",
             ])
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
-            .args(["--log-level", "error", "--logger", "zap"])
+            .args(["--log-level", "warn", "--logger", "zap"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("etcd starts");
         self.members[i].child = Some(child);
     }
 
-    fn wait_healthy(&self, i: usize) {
+    /// Waits for member `i` to report healthy; says why not (with the end of its log)
+    /// if it exits or `deadline` passes first.
+    fn healthy_within(&mut self, i: usize, deadline: Duration) -> Result<(), String> {
         let url = format!("http://127.0.0.1:{}/health", self.members[i].client_port);
         let http = reqwest::blocking::Client::new();
-        wait_for("etcd health", Duration::from_secs(20), || {
-            let body: Value = http.get(&url).send().ok()?.json().ok()?;
-            (body["health"] == "true").then_some(())
-        });
+        let start = Instant::now();
+        loop {
+            let healthy = http
+                .get(&url)
+                .send()
+                .ok()
+                .and_then(|r| r.json::<Value>().ok())
+                .is_some_and(|body| body["health"] == "true");
+            if healthy {
+                return Ok(());
+            }
+            let member = &mut self.members[i];
+            let exited = member
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            let why = match exited {
+                Some(status) => format!("exited ({status})"),
+                None if start.elapsed() >= deadline => format!("not healthy within {deadline:?}"),
+                None => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+            };
+            return Err(format!(
+                "etcd member {} (client port {}, peer port {}) {why}; end of its log:\n{}",
+                member.name,
+                member.client_port,
+                member.peer_port,
+                member.log_tail()
+            ));
+        }
     }
 
     fn stop(&mut self, i: usize) {
@@ -153,7 +224,9 @@ impl Etcd {
 
     fn restart(&mut self, i: usize) {
         self.spawn(i);
-        self.wait_healthy(i);
+        if let Err(why) = self.healthy_within(i, Self::HEALTHY_WITHIN) {
+            panic!("{why}");
+        }
     }
 
     fn endpoints(&self) -> Vec<String> {
