@@ -536,9 +536,18 @@ impl StateStore {
     }
 
     /// Appends a refused admin request to the audit log (synced). It changes no state,
-    /// so it needs neither the writer lock nor the state file; `O_APPEND` keeps lines
-    /// whole when it races a change's record.
+    /// but on a single node it still waits for the writer lock: a change's record must
+    /// stay the log's last line until its state is written, because a failed state
+    /// write cuts the log back to before the record, and the next open drops a last
+    /// record whose state never landed; a line slipped in between would be cut with it,
+    /// or hide the record from that check. (In cluster mode etcd holds the records and
+    /// the local log is a copy that is never cut, so a refusal does not wait behind an
+    /// etcd commit.)
     pub async fn audit_rejected(&self, attempt: &RejectedAttempt) -> Result<(), StateError> {
+        let _write = match self.cluster {
+            None => Some(self.writer.lock().await),
+            Some(_) => None,
+        };
         let path = self.dir.join(Self::AUDIT_FILE);
         let line = serde_json::to_string(attempt).unwrap_or_default();
         let on_error = path.clone();
@@ -672,6 +681,45 @@ mod tests {
         assert_eq!(line["token"], "viewer");
         assert_eq!(line["path"], "/admin/reload");
         assert!(!dir.path().join(StateStore::STATE_FILE).exists());
+    }
+
+    #[tokio::test]
+    async fn a_rejected_attempt_waits_for_a_change_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            std::sync::Arc::new(StateStore::open(dir.path(), false, Default::default()).unwrap());
+        let audit = dir.path().join(StateStore::AUDIT_FILE);
+        let rejected_lines = || {
+            std::fs::read_to_string(&audit)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("admin.rejected"))
+                .count()
+        };
+        // A change in flight holds the writer lock between its record and its state.
+        let in_flight = store.writer.lock().await;
+        let refusal = tokio::spawn({
+            let store = std::sync::Arc::clone(&store);
+            async move {
+                let attempt = RejectedAttempt::new(
+                    401,
+                    None,
+                    "POST".into(),
+                    "/admin/zones/gz/drain".into(),
+                    None,
+                );
+                store.audit_rejected(&attempt).await
+            }
+        });
+        // Without the lock the line lands within a few milliseconds; give it 300.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(300);
+        while std::time::Instant::now() < deadline {
+            assert_eq!(rejected_lines(), 0, "a refusal was logged inside a change");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        drop(in_flight);
+        refusal.await.unwrap().unwrap();
+        assert_eq!(rejected_lines(), 1);
     }
 
     #[test]
