@@ -24,19 +24,24 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// Polls `check` until it returns `Some` or `deadline` passes.
-fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+/// Polls `check` until it returns `Some`; `None` once `deadline` passes.
+fn poll_until<T>(deadline: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     loop {
         if let Some(value) = check() {
-            return value;
+            return Some(value);
         }
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
+        if start.elapsed() >= deadline {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Polls `check` until it returns `Some`; fails the test once `deadline` passes.
+fn wait_for<T>(what: &str, deadline: Duration, check: impl FnMut() -> Option<T>) -> T {
+    poll_until(deadline, check)
+        .unwrap_or_else(|| panic!("timed out after {deadline:?} waiting for {what}"))
 }
 
 fn etcd_binary() -> &'static str {
@@ -181,8 +186,8 @@ impl Etcd {
     fn healthy_within(&mut self, i: usize, deadline: Duration) -> Result<(), String> {
         let url = format!("http://127.0.0.1:{}/health", self.members[i].client_port);
         let http = reqwest::blocking::Client::new();
-        let start = Instant::now();
-        loop {
+        let member = &mut self.members[i];
+        let outcome = poll_until(deadline, || {
             let healthy = http
                 .get(&url)
                 .send()
@@ -190,29 +195,23 @@ impl Etcd {
                 .and_then(|r| r.json::<Value>().ok())
                 .is_some_and(|body| body["health"] == "true");
             if healthy {
-                return Ok(());
+                return Some(Ok(()));
             }
-            let member = &mut self.members[i];
-            let exited = member
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            let why = match exited {
-                Some(status) => format!("exited ({status})"),
-                None if start.elapsed() >= deadline => format!("not healthy within {deadline:?}"),
-                None => {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                }
-            };
-            return Err(format!(
-                "etcd member {} (client port {}, peer port {}) {why}; end of its log:\n{}",
-                member.name,
-                member.client_port,
-                member.peer_port,
-                member.log_tail()
-            ));
-        }
+            let status = member.child.as_mut()?.try_wait().ok().flatten()?;
+            Some(Err(format!("exited ({status})")))
+        });
+        let why = match outcome {
+            Some(Ok(())) => return Ok(()),
+            Some(Err(exited)) => exited,
+            None => format!("not healthy within {deadline:?}"),
+        };
+        Err(format!(
+            "etcd member {} (client port {}, peer port {}) {why}; end of its log:\n{}",
+            member.name,
+            member.client_port,
+            member.peer_port,
+            member.log_tail()
+        ))
     }
 
     fn stop(&mut self, i: usize) {
