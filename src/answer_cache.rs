@@ -77,7 +77,14 @@ struct GeoEntry {
 struct PlanEntry {
     generation: Generation,
     made_ms: u64,
-    plan: Arc<Plan>,
+    plan: Arc<Planned>,
+}
+
+/// A plan with the counter every answer drawn from it counts on: the answer zone and
+/// failover flag are fixed by the plan, so its `httpdns_answers_total` series is too.
+pub struct Planned {
+    pub plan: Plan,
+    pub answered: metrics::Counter,
 }
 
 /// The keys are a few integers: FxHash is several times cheaper than SipHash, and
@@ -173,8 +180,8 @@ impl AnswerCache {
         families: Families,
         generation: Generation,
         now_ms: u64,
-        decide: impl FnOnce() -> Plan,
-    ) -> Arc<Plan> {
+        decide: impl FnOnce() -> Planned,
+    ) -> Arc<Planned> {
         let key = PlanKey {
             client,
             domain,
@@ -339,7 +346,10 @@ mod tests {
         let at = |generation: Generation, now_ms: u64, east_down: bool| {
             cache.plan(net, 0, Families::Both, generation, now_ms, || {
                 made.set(made.get() + 1);
-                plan_of(&model, east_down)
+                Planned {
+                    plan: plan_of(&model, east_down),
+                    answered: metrics::Counter::noop(),
+                }
             })
         };
         let first = Generation {
@@ -347,12 +357,12 @@ mod tests {
             epoch: 10,
             speed: 0,
         };
-        assert_eq!(at(first, now, false).answer_zone(), 0);
+        assert_eq!(at(first, now, false).plan.answer_zone(), 0);
         at(first, now + PLAN_MAX_AGE_MS - 1, true);
         assert_eq!(made.get(), 1, "same generation, young plan: kept");
         // A health transition bumps the epoch: the next request sees it.
         let drained = Generation { epoch: 11, ..first };
-        assert_eq!(at(drained, now + 1, true).answer_zone(), 1);
+        assert_eq!(at(drained, now + 1, true).plan.answer_zone(), 1);
         assert_eq!(made.get(), 2);
         for changed in [
             Generation {

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::Guard;
 use serde::Serialize;
 
-use crate::answer_cache::{AnswerCache, ClientNetwork, Generation};
+use crate::answer_cache::{AnswerCache, ClientNetwork, Generation, Planned};
 use crate::epoch::Epoch;
 use crate::geoip::Geo;
 use crate::health::{HealthChecks, HealthMap};
@@ -225,16 +225,23 @@ impl RequestContext<'_> {
         let snapshot = self.snapshot;
         let domain = snapshot.model.domain(host)?;
         let decide = || {
-            plan_with(
+            let plan = plan_with(
                 snapshot,
                 self.live(),
                 domain,
                 &self.geo,
                 self.client_ip,
                 families,
-            )
+            );
+            let answered = snapshot.answer_counters.handle(
+                &snapshot.model,
+                domain,
+                plan.answer_zone(),
+                plan.failover,
+            );
+            Planned { plan, answered }
         };
-        let plan = match &self.resolver.answers {
+        let planned = match &self.resolver.answers {
             Some(answers) => answers.plan(
                 self.client,
                 domain.id,
@@ -245,13 +252,10 @@ impl RequestContext<'_> {
             ),
             None => Arc::new(decide()),
         };
-        let decision = plan.draw(&mut fastrand::Rng::with_seed(fastrand::u64(..)));
-        snapshot.answer_counters.increment(
-            &snapshot.model,
-            domain,
-            decision.answer.zone,
-            decision.failover,
-        );
+        let decision = planned
+            .plan
+            .draw(&mut fastrand::Rng::with_seed(fastrand::u64(..)));
+        planned.answered.increment(1);
         if decision.failover || decision.fail_open {
             self.resolver
                 .live

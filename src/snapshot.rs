@@ -158,8 +158,11 @@ impl AnswerCounters {
         }
     }
 
-    /// Counts one answer for `domain` from `zone`.
-    pub fn increment(&self, model: &Model, domain: &Domain, zone: ZoneId, failover: bool) {
+    /// The counter of answers for `domain` from `zone`. The answer cache keeps it with
+    /// each plan ([`crate::answer_cache::Planned`]): with many domains the handle's
+    /// slot is a chain of cache misses (domain zones, slot table, handle), paid once
+    /// per plan instead of once per answer.
+    pub fn handle(&self, model: &Model, domain: &Domain, zone: ZoneId, failover: bool) -> Counter {
         let register = || {
             metrics::counter!("httpdns_answers_total",
                 "domain" => domain.name.to_string(),
@@ -174,9 +177,9 @@ impl AnswerCounters {
                     .collect()
             })[slot * 2 + usize::from(failover)]
             .get_or_init(register)
-            .increment(1),
+            .clone(),
             // Not a zone of the domain (cannot happen: answers come from serving zones).
-            _ => register().increment(1),
+            _ => register(),
         }
     }
 }

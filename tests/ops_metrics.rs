@@ -98,6 +98,19 @@ async fn zone_gauges_and_every_metric_the_alerts_and_dashboard_name() {
     })
     .await;
     assert!(settled.is_some(), "dead zone never counted down");
+
+    // Every answer counts, also those drawn from a plan the answer cache kept (the
+    // counter handle lives with the plan, not looked up per answer).
+    let answers =
+        "httpdns_answers_total{domain=\"api.example.com\",zone=\"gz-telecom\",failover=\"false\"}";
+    let before = value(&s.metrics().await, answers).unwrap_or(0.0);
+    for _ in 0..5 {
+        assert_eq!(
+            s.zone_for("api.example.com", "202.96.128.86").await,
+            ("gz-telecom".to_string(), false)
+        );
+    }
+    assert_eq!(value(&s.metrics().await, answers), Some(before + 5.0));
     let scrape = s.metrics().await;
     assert_eq!(
         value(&scrape, "httpdns_zone_endpoints_healthy{zone=\"dead\"}"),

@@ -128,6 +128,11 @@ struct Member {
     ip: IpAddr,
     /// On a band's first member, how many members the band has (0 on the others).
     band_len: u32,
+    /// On a band's first member, whether every member has the same (non-zero) weight:
+    /// then a draw is a uniform pick of positions and reads no running weights (the
+    /// common case: weights are rarely set, and a binary search through a large cached
+    /// band touches a cache line per step). `false` on the other members.
+    uniform: bool,
 }
 
 impl TierPlan {
@@ -150,7 +155,12 @@ impl Bands {
                 break;
             }
             let (band, after) = rest.split_at((first.band_len as usize).clamp(1, rest.len()));
-            weighted_picks(band, self.limit - ordered.len(), rng, &mut ordered);
+            let count = self.limit - ordered.len();
+            if first.uniform {
+                uniform_picks(band, count, rng, &mut ordered);
+            } else {
+                weighted_picks(band, count, rng, &mut ordered);
+            }
             rest = after;
         }
         ordered
@@ -229,9 +239,12 @@ fn bands(costed: &mut [(&Endpoint, f64)], limit: usize) -> Bands {
                 running,
                 ip: endpoint.ip,
                 band_len: 0,
+                uniform: false,
             }
         }));
+        let weight = band[0].0.weight;
         bands.members[first].band_len = u32::try_from(band.len()).unwrap_or(u32::MAX);
+        bands.members[first].uniform = weight > 0 && band.iter().all(|(e, _)| e.weight == weight);
         rest = after;
     }
     bands
@@ -247,6 +260,81 @@ fn order(
 ) -> Vec<IpAddr> {
     let mut costed: Vec<(&Endpoint, f64)> = endpoints.iter().zip(costs.iter().copied()).collect();
     bands(&mut costed, limit).draw(rng)
+}
+
+/// Positions of a band already drawn, one bit each: bands up to 256 need no allocation,
+/// and a bit test per member is cheaper than stepping past a list.
+struct Drawn {
+    inline: [u64; 4],
+    spilled: Vec<u64>,
+    words: usize,
+}
+
+impl Drawn {
+    fn new(len: usize) -> Self {
+        let words = len.div_ceil(64);
+        let inline = [0u64; 4];
+        let spilled = if words > inline.len() {
+            vec![0; words]
+        } else {
+            Vec::new()
+        };
+        Self {
+            inline,
+            spilled,
+            words,
+        }
+    }
+
+    fn bits(&self) -> &[u64] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.words]
+        } else {
+            &self.spilled
+        }
+    }
+
+    fn contains(&self, position: usize) -> bool {
+        self.bits()[position / 64] & (1 << (position % 64)) != 0
+    }
+
+    fn insert(&mut self, position: usize) {
+        let bits = if self.spilled.is_empty() {
+            &mut self.inline[..self.words]
+        } else {
+            &mut self.spilled
+        };
+        bits[position / 64] |= 1 << (position % 64);
+    }
+}
+
+/// [`weighted_picks`] for a band whose members all weigh the same: every member not
+/// yet drawn is equally likely, so a position is drawn directly and only the drawn
+/// members are read. When few of a large band are wanted a draw that lands on a taken
+/// position is drawn again (exactly a uniform draw among the rest); otherwise the
+/// `k`-th free position is found by walking the bits, not the members.
+fn uniform_picks(band: &[Member], count: usize, rng: &mut fastrand::Rng, out: &mut Vec<IpAddr>) {
+    let wanted = count.min(band.len());
+    let mut drawn = Drawn::new(band.len());
+    let rejecting = band.len() >= 2 * wanted;
+    for taken in 0..wanted {
+        let position = if rejecting {
+            loop {
+                let position = rng.usize(0..band.len());
+                if !drawn.contains(position) {
+                    break position;
+                }
+            }
+        } else {
+            let free = rng.usize(0..band.len() - taken);
+            (0..band.len())
+                .filter(|&position| !drawn.contains(position))
+                .nth(free)
+                .unwrap_or(0)
+        };
+        drawn.insert(position);
+        out.push(band[position].ip);
+    }
 }
 
 /// Draws up to `count` endpoints from `band` without replacement, each draw weighted by
@@ -269,19 +357,7 @@ fn weighted_picks(band: &[Member], count: usize, rng: &mut fastrand::Rng, out: &
                 .map_or(0, |before| band[before].running)
     };
     let mut total = band_total;
-    // Positions in `band` already drawn, one bit each: bands up to 256 need no
-    // allocation, and a bit test per member is cheaper than stepping past a list.
-    let words = band.len().div_ceil(64);
-    let mut inline = [0u64; 4];
-    let mut spilled = Vec::new();
-    let drawn: &mut [u64] = if words <= inline.len() {
-        &mut inline[..words]
-    } else {
-        spilled.resize(words, 0);
-        &mut spilled
-    };
-    let is_drawn =
-        |drawn: &[u64], position: usize| drawn[position / 64] & (1 << (position % 64)) != 0;
+    let mut drawn = Drawn::new(band.len());
     let wanted = count.min(band.len());
     let mut taken = 0;
     let mut misses_left = if band.len() >= 4 * wanted {
@@ -293,7 +369,7 @@ fn weighted_picks(band: &[Member], count: usize, rng: &mut fastrand::Rng, out: &
         let position = if misses_left > 0 && total > 0 {
             let draw = rng.u64(0..band_total);
             let position = band.partition_point(|member| member.running <= draw);
-            if is_drawn(drawn, position) {
+            if drawn.contains(position) {
                 misses_left -= 1;
                 continue;
             }
@@ -302,7 +378,7 @@ fn weighted_picks(band: &[Member], count: usize, rng: &mut fastrand::Rng, out: &
             let mut draw = if total > 0 { rng.u64(0..total) } else { 0 };
             let mut pick = None;
             for position in 0..band.len() {
-                if is_drawn(drawn, position) {
+                if drawn.contains(position) {
                     continue;
                 }
                 let weight = weight(position);
@@ -318,7 +394,7 @@ fn weighted_picks(band: &[Member], count: usize, rng: &mut fastrand::Rng, out: &
             };
             position
         };
-        drawn[position / 64] |= 1 << (position % 64);
+        drawn.insert(position);
         total = total.saturating_sub(weight(position));
         out.push(band[position].ip);
         taken += 1;
@@ -510,6 +586,48 @@ mod tests {
             assert_eq!(weighted.count(), 4, "{ordered:?}");
             let distinct: std::collections::HashSet<_> = ordered.iter().collect();
             assert_eq!(distinct.len(), 10);
+        }
+    }
+
+    #[test]
+    fn equal_weights_are_marked_uniform_and_drawn_uniformly() {
+        let equal: Vec<Endpoint> = (0..40)
+            .map(|i| endpoint(&format!("192.0.2.{i}"), 7))
+            .collect();
+        let mut costed: Vec<(&Endpoint, f64)> = equal.iter().map(|e| (e, 1.0)).collect();
+        let plan = bands(&mut costed, 4);
+        assert!(plan.members[0].uniform, "one weight throughout: uniform");
+        let mut uneven = equal.clone();
+        uneven[39].weight = 8;
+        let mut costed: Vec<(&Endpoint, f64)> = uneven.iter().map(|e| (e, 1.0)).collect();
+        assert!(!bands(&mut costed, 4).members[0].uniform);
+
+        // Few of a large band (redraws on a taken position) and most of a small one
+        // (walking the free positions): every position equally likely in every place,
+        // never twice.
+        let mut rng = fastrand::Rng::with_seed(5);
+        for (size, wanted) in [(40usize, 4usize), (6, 4), (5, 5)] {
+            let eps = &equal[..size];
+            let rounds = 30_000;
+            let mut seen = vec![vec![0usize; size]; wanted];
+            for _ in 0..rounds {
+                let ordered = order(eps, &vec![1.0; size], wanted, &mut rng);
+                assert_eq!(ordered.len(), wanted);
+                let distinct: std::collections::HashSet<_> = ordered.iter().collect();
+                assert_eq!(distinct.len(), wanted, "size {size}: no endpoint twice");
+                for (place, ip) in ordered.iter().enumerate() {
+                    seen[place][eps.iter().position(|e| e.ip == *ip).unwrap()] += 1;
+                }
+            }
+            let expected = rounds as f64 / size as f64;
+            for (place, counts) in seen.iter().enumerate() {
+                for (position, &n) in counts.iter().enumerate() {
+                    assert!(
+                        (n as f64 - expected).abs() < expected * 0.2,
+                        "size {size}, place {place}: position {position} drawn {n} times, expected {expected}"
+                    );
+                }
+            }
         }
     }
 }
