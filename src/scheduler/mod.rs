@@ -182,7 +182,7 @@ pub fn plan(model: &Model, live: &impl LiveView, query: &Query<'_>, limits: &Ans
     let client_slot = drain_slot(query.client_ip, query.geo);
 
     let mut skipped = Vec::new();
-    let mut serving = Vec::new();
+    let mut serving = Vec::with_capacity(limits.fallback_zones + 1);
     for zone in chain {
         if !zone_has_up_endpoint(model, live, zone) {
             skipped.push((zone, SkipReason::Unhealthy));

@@ -180,6 +180,9 @@ pub fn plan_zone<'m>(
     costed: &mut Vec<(&'m Endpoint, f64)>,
 ) -> TierPlan {
     let endpoints = &model.zone(zone).endpoints;
+    // The filter hides the count from `extend`: without room made first, the scratch
+    // list grows by doubling, a reallocation or three per plan.
+    costed.reserve(endpoints.len());
     let mut family = |v4: bool| -> Bands {
         costed.clear();
         costed.extend(
