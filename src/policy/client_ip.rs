@@ -42,8 +42,14 @@ pub fn client_ip(
     if !trusted.contains(peer) {
         return (peer, Source::Peer);
     }
-    if headers.contains_key(FORWARDED_FOR) {
-        return (forwarded_for(headers, trusted, peer), Source::ForwardedFor);
+    // One lookup for both the test and the walk: a custom header name is hashed each
+    // time it is looked up, and this runs on every request from a proxy.
+    let forwarded = headers.get_all(FORWARDED_FOR);
+    if forwarded.iter().next().is_some() {
+        return (
+            forwarded_for(forwarded, trusted, peer),
+            Source::ForwardedFor,
+        );
     }
     if let Some(ip) = header_ip(headers, REAL_IP) {
         return (ip, Source::RealIp);
@@ -56,9 +62,13 @@ pub fn client_ip(
 /// client. A malformed entry there (or a header that is not text) stops the walk at
 /// the last trusted hop, whose peer is the best we know. When every entry is trusted,
 /// the left-most trusted hop is the client.
-fn forwarded_for(headers: &HeaderMap, trusted: &CidrSet, peer: IpAddr) -> IpAddr {
+fn forwarded_for(
+    values: axum::http::header::GetAll<'_, axum::http::HeaderValue>,
+    trusted: &CidrSet,
+    peer: IpAddr,
+) -> IpAddr {
     let mut last_trusted = peer;
-    for value in headers.get_all(FORWARDED_FOR).iter().rev() {
+    for value in values.iter().rev() {
         let Ok(text) = value.to_str() else {
             return last_trusted;
         };
