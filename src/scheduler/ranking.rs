@@ -313,11 +313,26 @@ impl Drawn {
 
 /// [`weighted_picks`] for a band whose members all weigh the same: every member not
 /// yet drawn is equally likely, so a position is drawn directly and only the drawn
-/// members are read. When few of a large band are wanted a draw that lands on a taken
-/// position is drawn again (exactly a uniform draw among the rest); otherwise the
-/// `k`-th free position is found by walking the bits, not the members.
+/// members are read. A draw is the `k`-th free position, `k` uniform among those left;
+/// in a band over 64 members, when few are wanted, a draw that lands on a taken
+/// position is drawn again instead (exactly a uniform draw among the rest).
 fn uniform_picks(band: &[Member], count: usize, rng: &mut fastrand::Rng, out: &mut Vec<IpAddr>) {
     let wanted = count.min(band.len());
+    if band.len() <= 64 {
+        // Most bands: the free positions are the set bits of one word, and a draw is
+        // the `k`-th of them, found by clearing the `k` lowest.
+        let mut free = u64::MAX >> (64 - band.len());
+        for taken in 0..wanted {
+            let mut rest = free;
+            for _ in 0..rng.usize(0..band.len() - taken) {
+                rest &= rest - 1;
+            }
+            let position = rest.trailing_zeros() as usize;
+            free &= !(1 << position);
+            out.push(band[position].ip);
+        }
+        return;
+    }
     let mut drawn = Drawn::new(band.len());
     let rejecting = band.len() >= 2 * wanted;
     for taken in 0..wanted {
@@ -605,12 +620,22 @@ mod tests {
         let mut costed: Vec<(&Endpoint, f64)> = uneven.iter().map(|e| (e, 1.0)).collect();
         assert!(!bands(&mut costed, 4).members[0].uniform);
 
-        // Few of a large band (redraws on a taken position) and most of a small one
-        // (walking the free positions): every position equally likely in every place,
-        // never twice.
+        // Bands of one word (free positions as bits), few of a band past a word
+        // (redraws on a taken position) and most of one (walking the free positions):
+        // every position equally likely in every place, never twice.
+        let wide: Vec<Endpoint> = (0..100)
+            .map(|i| endpoint(&format!("198.51.100.{i}"), 7))
+            .collect();
         let mut rng = fastrand::Rng::with_seed(5);
-        for (size, wanted) in [(40usize, 4usize), (6, 4), (5, 5)] {
-            let eps = &equal[..size];
+        for (size, wanted) in [
+            (40usize, 4usize),
+            (6, 4),
+            (5, 5),
+            (64, 3),
+            (100, 4),
+            (66, 34),
+        ] {
+            let eps = &wide[..size];
             let rounds = 30_000;
             let mut seen = vec![vec![0usize; size]; wanted];
             for _ in 0..rounds {
