@@ -267,33 +267,39 @@ impl GeoDb {
 
     /// What the main database's record for `ip` says, folded (kept per record).
     fn city_record(&self, ip: IpAddr) -> Geo {
-        let Some((offset, found)) = find(&self.city, ip) else {
-            return Geo::default();
-        };
-        self.city_records.get_or_decode(offset, || {
-            decode_found::<FlatRecord>(&found, ip)
-                .map(|record| record.fold(self.carrier_from_isp))
-                .unwrap_or_default()
+        kept(&self.city, &self.city_records, ip, |record: FlatRecord| {
+            record.fold(self.carrier_from_isp)
         })
     }
 
     /// The ASN database's number and organisation for `ip` (kept per record).
     fn asn_record(&self, asn_db: &Reader<Vec<u8>>, ip: IpAddr) -> (Option<u32>, Option<Arc<str>>) {
-        let Some((offset, found)) = find(asn_db, ip) else {
-            return (None, None);
-        };
-        self.asn_records.get_or_decode(offset, || {
-            decode_found::<AsnRecord>(&found, ip).map_or((None, None), |record| {
-                (
-                    record.autonomous_system_number.filter(|asn| *asn != 0),
-                    record
-                        .autonomous_system_organization
-                        .and_then(non_empty)
-                        .map(Arc::from),
-                )
-            })
+        kept(asn_db, &self.asn_records, ip, |record: AsnRecord| {
+            (
+                record.autonomous_system_number.filter(|asn| *asn != 0),
+                record
+                    .autonomous_system_organization
+                    .and_then(non_empty)
+                    .map(Arc::from),
+            )
         })
     }
+}
+
+/// `fold` of `ip`'s record in `reader`, kept in `records` by the record's offset;
+/// the default for an address in no range or a record that does not decode.
+fn kept<'r, R: Deserialize<'r>, T: Clone + Default>(
+    reader: &'r Reader<Vec<u8>>,
+    records: &RecordCache<T>,
+    ip: IpAddr,
+    fold: impl FnOnce(R) -> T,
+) -> T {
+    let Some((offset, found)) = find(reader, ip) else {
+        return T::default();
+    };
+    records.get_or_decode(offset, || {
+        decode_found::<R>(&found, ip).map(fold).unwrap_or_default()
+    })
 }
 
 fn carrier_from_isp(reader: &Reader<Vec<u8>>) -> bool {
