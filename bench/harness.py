@@ -37,6 +37,7 @@ LOGS = os.path.join(OUT, "logs")
 HTTPDNS = os.path.join(ROOT, "target", "release", "httpdns")
 HELLO = os.path.join(ROOT, "target", "release", "examples", "bench-hello")
 TLS_RECONNECT = os.path.join(ROOT, "target", "release", "examples", "bench-tls-reconnect")
+PACED = os.path.join(ROOT, "target", "release", "examples", "bench-paced")
 GEO_DB = os.path.join(ROOT, "geoip", "test-geo.mmdb")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
@@ -312,6 +313,25 @@ def tls_reconnect(port, path, server_pids, conns, duration, ca, headers=()):
                        + (gen_after.children_system - gen_before.children_system)) / wall
     if proc.returncode != 0 or not out.strip().startswith("{"):
         raise RuntimeError("bench-tls-reconnect failed:\n" + out)
+    result = json.loads(out.strip().splitlines()[-1])
+    result.update(server_cpu=server_cpu, gen_cpu=gen_cpu)
+    return result
+
+
+def paced(port, path, server_pids, conns, duration, rate, headers=()):
+    """HTTP/1.1 at `rate` requests/s, evenly spaced over `conns` keep-alive connections,
+    latency from each request's due instant (bench/paced.rs)."""
+    cmd = [PACED, "--addr", f"127.0.0.1:{port}", "--path", path, "--conns", str(conns),
+           "--rate", str(rate), "--duration", str(duration)]
+    for h in headers:
+        cmd += ["-H", h]
+    gen_before = os.times()
+    out, wall, server_cpu, proc = _run_generator(cmd, server_pids)
+    gen_after = os.times()
+    gen_cpu = 100.0 * ((gen_after.children_user - gen_before.children_user)
+                       + (gen_after.children_system - gen_before.children_system)) / wall
+    if proc.returncode != 0 or not out.strip().startswith("{"):
+        raise RuntimeError("bench-paced failed:\n" + out)
     result = json.loads(out.strip().splitlines()[-1])
     result.update(server_cpu=server_cpu, gen_cpu=gen_cpu)
     return result
@@ -876,20 +896,24 @@ def run_throughput(args, results):
                                                 streams=args.streams)
                 if "h1_half" in keys and "h1" in row and \
                         label in ("axum hello (ceiling)", "httpdns /resolve"):
-                    # wrk2-style fixed rate at half of the peak just measured. h2load
-                    # paces each connection on a timer, so all connections fire together:
-                    # with many connections the burst itself queues. Measured with the
-                    # throughput connection count and with fewer.
+                    # A fixed rate at half of the peak just measured, with the throughput
+                    # connection count and with fewer. bench-paced spaces requests evenly
+                    # (as wrk2 does) and counts from each one's due instant; h2load --rps,
+                    # kept beside it, paces each connection on a timer, all together, so
+                    # with many connections its p99 measures its own bursts.
                     half = row["h1"]["rps"] / 2
                     row["h1_half"] = {}
                     for conns in sorted({args.conns, args.latency_conns}, reverse=True):
                         per_conn = max(1, round(half / conns))
+                        r = paced(port, path, pids, conns, args.duration, per_conn * conns,
+                                  headers)
                         log = os.path.join(OUT, f"latency-{port}-{conns}.log")
                         if os.path.exists(log):
                             os.remove(log)
-                        r = h2load(port, path, pids, conns, args.duration, headers, h1=True,
-                                   rps_per_conn=per_conn, log_file=log)
-                        r["target_rps"] = per_conn * conns
+                        burst = h2load(port, path, pids, conns, args.duration, headers,
+                                       h1=True, rps_per_conn=per_conn, log_file=log)
+                        r["h2load"] = {k: burst.get(k) for k in
+                                       ("rps", "p50_ms", "p99_ms", "p999_ms", "server_cpu")}
                         row["h1_half"][str(conns)] = r
                 if tls_port and keys & set(TLS_KEYS):
                     run_tls_keys(label, row, tls_port, path, headers, tls_pids, tls, cert,
@@ -1369,14 +1393,19 @@ def report(results, args):
                 f"{', '.join(row.get('answer') or [])} |")
         add("")
     if any(row and "h1_half" in row for row in t.values()):
-        add("| fixed rate at half of peak (h2load --h1 --rps) | connections | target q/s | "
-            "achieved | p50 ms | p99 ms | p99.9 ms | server CPU |")
-        add("|---|---:|---:|---:|---:|---:|---:|---:|")
+        add("| fixed rate at half of peak (bench-paced: evenly spaced, latency from the due "
+            "instant) | connections | target q/s | achieved | p50 ms | p99 ms | p99.9 ms | "
+            "generator's own send lag p99 ms | server CPU | h2load --rps (all connections "
+            "at once) p50 / p99 ms |")
+        add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for label, row in t.items():
             for conns, h in (row or {}).get("h1_half", {}).items():
+                burst = h.get("h2load") or {}
                 add(f"| {label} | {conns} | {h['target_rps']:,} | {h['rps']:,.0f} | "
                     f"{fmt_ms(h.get('p50_ms'))} | {fmt_ms(h.get('p99_ms'))} | "
-                    f"{fmt_ms(h.get('p999_ms'))} | {h['server_cpu']:.0f}% |")
+                    f"{fmt_ms(h.get('p999_ms'))} | {fmt_ms(h.get('send_lag_p99_ms'))} | "
+                    f"{h['server_cpu']:.0f}% | {fmt_ms(burst.get('p50_ms'))} / "
+                    f"{fmt_ms(burst.get('p99_ms'))} |")
         add("")
     hello2 = ((t.get("axum hello (ceiling)") or {}).get("h2c") or {}).get("rps")
     if hello2:

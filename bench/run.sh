@@ -38,7 +38,8 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-cargo build --release --bin httpdns --example bench-hello --example bench-tls-reconnect
+cargo build --release --bin httpdns --example bench-hello --example bench-tls-reconnect \
+  --example bench-paced
 
 if [ "${SKIP_CRITERION:-0}" != 1 ]; then
   cargo bench --bench scheduler 2>&1 | tee target/bench/criterion.txt

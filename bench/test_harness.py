@@ -120,5 +120,29 @@ Statistics:
         self.assertIsNone(harness.parse_dnsperf("dnsperf: connection refused\n"))
 
 
+class HalfOfPeakRows(unittest.TestCase):
+    """The fixed-rate rows show bench-paced's figures with h2load's burst p99 beside."""
+
+    def test_paced_figures_with_the_h2load_burst_beside(self):
+        results = {
+            "date": "2026-11-27", "machine": "test", "commit": "abc", "loadavg": "0.1",
+            "compilers_start": 0, "compilers_end": 0,
+            "throughput": {"httpdns /resolve": {"h1_half": {"64": {
+                "target_rps": 20000, "rps": 19990.0, "p50_ms": 0.05, "p99_ms": 0.8,
+                "p999_ms": 3.0, "send_lag_p99_ms": 0.02, "server_cpu": 55.0,
+                "h2load": {"rps": 20001.0, "p50_ms": 1.5, "p99_ms": 2.9, "p999_ms": 4.0,
+                           "server_cpu": 60.0}}}}},
+        }
+
+        class Args:
+            duration, conns, streams = 10, 64, 4
+
+        text = harness.report(results, Args())
+        row = next(line for line in text.splitlines()
+                   if line.startswith("| httpdns /resolve | 64 |"))
+        self.assertEqual(row, "| httpdns /resolve | 64 | 20,000 | 19,990 | 0.050 | 0.800 | "
+                              "3.000 | 0.020 | 55% | 1.500 / 2.900 |")
+
+
 if __name__ == "__main__":
     unittest.main()
