@@ -78,6 +78,8 @@ PORTS = {
 # Every key of a throughput row, in run order; --keys picks a subset to iterate on.
 THROUGHPUT_KEYS = ["h1", "h2c", "h1_half", "h2_tls", "h1_tls", "h1_tls_reconnect", "udp"]
 TLS_KEYS = ("h2_tls", "h1_tls", "h1_tls_reconnect")
+# Measured in alternating rounds, each row keeping its median (run_throughput).
+ROUND_KEYS = ("h1", "h2c", "h2_tls", "h1_tls")
 # Requests per connection of the h1_tls_reconnect rows (mobile clients reconnect often).
 RECONNECT_EVERY = 10
 
@@ -838,7 +840,7 @@ def run_throughput(args, results):
             ("httpdns DoH", ours if our_doh else None, PORTS["httpdns"], doh, doh_headers,
              PORTS["httpdns_tls"], ours_tls),
         ]
-        # Peers: started one at a time so each has the server CPU to itself.
+        # Peers: started for their rows only, so each has the server CPU to itself.
         peer_dir = os.path.join(OUT, "peers")
         os.makedirs(peer_dir, exist_ok=True)
         if shutil.which("dnsdist") and not args.no_peers:
@@ -849,80 +851,63 @@ def run_throughput(args, results):
                 targets.append(("dnsdist DoH → PowerDNS LUA", "dnsdist_pdns",
                                 PORTS["dnsdist_pdns"], doh, doh_headers, None, None))
 
+        # The peak rows (ROUND_KEYS) are measured in rounds, every server once per round
+        # in turn, and each row keeps its median round: the VM's speed drifts by a third
+        # within minutes, and servers measured minutes apart would carry that drift into
+        # their ratios. The rows that depend on a peak (half of it) or are slow to repeat
+        # (reconnects) are measured once, in the last round.
         http_keys = keys - {"udp"}
-        for label, server, port, path, headers, tls_port, tls_server in targets:
-            if not http_keys:
-                break
-            peer = []
-            if server is None:
-                rows[label] = None
-                continue
-            if server == "dnsdist_spoof":
-                conf = os.path.join(peer_dir, "dnsdist-spoof.conf")
-                with open(conf, "w") as f:
-                    f.write(dnsdist_spoof_config(ips, cert))
-                peer = [Server("dnsdist-spoof", ["dnsdist", "-C", conf, "--supervised",
-                                                 "--disable-syslog"])]
-            elif server == "dnsdist_pdns":
-                pdir = pdns_files(os.path.join(peer_dir, "pdns"), ips)
-                conf = os.path.join(peer_dir, "dnsdist-pdns.conf")
-                with open(conf, "w") as f:
-                    f.write(dnsdist_pdns_config())
-                peer = [Server("pdns", ["pdns_server", f"--config-dir={pdir}"]),
-                        Server("dnsdist-pdns", ["dnsdist", "-C", conf, "--supervised",
-                                                "--disable-syslog"])]
-            pids = [p.pid for p in peer] if peer else [server.pid]
-            tls_pids = pids if peer else ([tls_server.pid] if tls_server else [])
-            try:
-                request_headers = dict(h.split(": ", 1) for h in headers)
-                if peer:
-                    wait_port(port)
-                    # dnsdist answers 403 until its health check marks the backend up
-                    # (PowerDNS may take seconds to start on a busy machine).
-                    deadline = time.monotonic() + 30
-                    while time.monotonic() < deadline:
-                        if http_get(port, path, request_headers)[0] == 200:
-                            break
-                        time.sleep(0.2)
-                status, _, body = http_get(port, path, request_headers)
-                if status != 200:
-                    raise RuntimeError(f"{label}: {path} answered {status}: {body[:200]!r}")
-                answer = http_answer(path, body)
-                row = {"answer": answer}
-                if "h1" in keys:
-                    row["h1"] = wrk(port, path, pids, args.conns, args.duration, headers)
-                if "h2c" in keys:
-                    row["h2c"] = h2load_at_peak("h2c", port, path, pids, args, headers,
-                                                streams=args.streams)
-                if "h1_half" in keys and "h1" in row and \
-                        label in ("axum hello (ceiling)", "httpdns /resolve"):
-                    # A fixed rate at half of the peak just measured, with the throughput
-                    # connection count and with fewer. bench-paced spaces requests evenly
-                    # (as wrk2 does) and counts from each one's due instant; h2load --rps,
-                    # kept beside it, paces each connection on a timer, all together, so
-                    # with many connections its p99 measures its own bursts.
-                    half = row["h1"]["rps"] / 2
-                    row["h1_half"] = {}
-                    for conns in sorted({args.conns, args.latency_conns}, reverse=True):
-                        per_conn = max(1, round(half / conns))
-                        r = paced(port, path, pids, conns, args.duration, per_conn * conns,
-                                  headers)
-                        log = os.path.join(OUT, f"latency-{port}-{conns}.log")
-                        if os.path.exists(log):
-                            os.remove(log)
-                        burst = h2load(port, path, pids, conns, args.duration, headers,
-                                       h1=True, rps_per_conn=per_conn, log_file=log)
-                        r["h2load"] = {k: burst.get(k) for k in
-                                       ("rps", "p50_ms", "p99_ms", "p999_ms", "server_cpu")}
-                        row["h1_half"][str(conns)] = r
-                if tls_port and keys & set(TLS_KEYS):
-                    run_tls_keys(label, row, tls_port, path, headers, tls_pids, tls, cert,
-                                 args, keys)
-                rows[label] = row
-                print_row(label, row)
-            finally:
-                for p in peer:
-                    p.stop()
+        samples = {}
+        rounds = args.rounds if http_keys else 0
+        for rnd in range(rounds):
+            last = rnd == rounds - 1
+            print(f"  round {rnd + 1} of {rounds}", flush=True)
+            for label, server, port, path, headers, tls_port, tls_server in targets:
+                if server is None:
+                    rows[label] = None
+                    continue
+                peer = start_peer(server, ips, cert, peer_dir)
+                pids = [p.pid for p in peer] if peer else [server.pid]
+                tls_pids = pids if peer else ([tls_server.pid] if tls_server else [])
+                try:
+                    answer = checked_answer(label, port, path, headers, waiting=bool(peer))
+                    if tls_port and rnd == 0 and keys & set(TLS_KEYS):
+                        check_tls_answer(label, tls_port, path, headers, tls, answer)
+                    runs = samples.setdefault(label, {})
+                    if "h1" in keys:
+                        runs.setdefault("h1", []).append(
+                            wrk(port, path, pids, args.conns, args.round_duration, headers))
+                    if "h2c" in keys:
+                        runs.setdefault("h2c", []).append(h2load_at_peak(
+                            "h2c", port, path, pids, args, headers, streams=args.streams))
+                    if tls_port:
+                        for key, h1, streams in (("h2_tls", False, args.streams),
+                                                 ("h1_tls", True, 1)):
+                            if key in keys:
+                                runs.setdefault(key, []).append(h2load_at_peak(
+                                    key, tls_port, path, tls_pids, args, headers,
+                                    streams=streams, h1=h1, tls=True))
+                    if not last:
+                        continue
+                    row = {"answer": answer}
+                    row.update({key: median_run(r) for key, r in runs.items()})
+                    if "h1_half" in keys and "rps" in row.get("h1", {}) and \
+                            label in ("axum hello (ceiling)", "httpdns /resolve"):
+                        row["h1_half"] = half_of_peak(port, path, pids, headers, args,
+                                                      row["h1"]["rps"])
+                    if tls_port and "h1_tls_reconnect" in keys and \
+                            label in ("httpdns /resolve", "dnsdist DoH (SpoofAction)"):
+                        try:
+                            row["h1_tls_reconnect"] = tls_reconnect(
+                                tls_port, path, tls_pids, args.conns, args.duration, cert[0],
+                                headers)
+                        except RuntimeError as e:
+                            row["h1_tls_reconnect"] = {"error": str(e).splitlines()[0]}
+                    rows[label] = row
+                    print_row(label, row)
+                finally:
+                    for p in peer:
+                        p.stop()
         if "udp" in keys:
             run_udp(args, results, ips, ours)
     finally:
@@ -939,25 +924,80 @@ def http_answer(path, body):
     return None
 
 
-def run_tls_keys(label, row, port, path, headers, pids, tls, cert, args, keys):
-    """h2_tls, h1_tls (h2load over TLS 1.3, keep-alive) and, for /resolve and dnsdist,
-    h1_tls_reconnect; first checks the TLS listener gives the plaintext row's answer."""
+def start_peer(server, ips, cert, peer_dir):
+    """Starts a peer row's servers (dnsdist, or dnsdist in front of PowerDNS); [] for our
+    own servers, which run for the whole section."""
+    if server == "dnsdist_spoof":
+        conf = os.path.join(peer_dir, "dnsdist-spoof.conf")
+        with open(conf, "w") as f:
+            f.write(dnsdist_spoof_config(ips, cert))
+        return [Server("dnsdist-spoof", ["dnsdist", "-C", conf, "--supervised",
+                                         "--disable-syslog"])]
+    if server == "dnsdist_pdns":
+        pdir = pdns_files(os.path.join(peer_dir, "pdns"), ips)
+        conf = os.path.join(peer_dir, "dnsdist-pdns.conf")
+        with open(conf, "w") as f:
+            f.write(dnsdist_pdns_config())
+        return [Server("pdns", ["pdns_server", f"--config-dir={pdir}"]),
+                Server("dnsdist-pdns", ["dnsdist", "-C", conf, "--supervised",
+                                        "--disable-syslog"])]
+    return []
+
+
+def checked_answer(label, port, path, headers, waiting):
+    """The row's answer, after the server answers 200; `waiting` for a peer just started
+    (dnsdist answers 403 until its health check marks the backend up, and PowerDNS may
+    take seconds to start on a busy machine)."""
+    request_headers = dict(h.split(": ", 1) for h in headers)
+    if waiting:
+        wait_port(port)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if http_get(port, path, request_headers)[0] == 200:
+                break
+            time.sleep(0.2)
+    status, _, body = http_get(port, path, request_headers)
+    if status != 200:
+        raise RuntimeError(f"{label}: {path} answered {status}: {body[:200]!r}")
+    return http_answer(path, body)
+
+
+def check_tls_answer(label, port, path, headers, tls, answer):
+    """The TLS listener gives the plaintext row's answer."""
     status, _, body = http_get(port, path, dict(h.split(": ", 1) for h in headers), tls=tls)
-    same = status == 200 and sorted(http_answer(path, body) or []) == sorted(row["answer"] or [])
+    same = status == 200 and sorted(http_answer(path, body) or []) == sorted(answer or [])
     if not same:
         raise RuntimeError(f"{label} over TLS on {port}: {status}, answer "
                            f"{http_answer(path, body) if status == 200 else body[:200]!r}, "
-                           f"plaintext answer {row['answer']}")
-    for key, h1, streams in (("h2_tls", False, args.streams), ("h1_tls", True, 1)):
-        if key in keys:
-            row[key] = h2load_at_peak(key, port, path, pids, args, headers, streams=streams,
-                                      h1=h1, tls=True)
-    if "h1_tls_reconnect" in keys and label in ("httpdns /resolve", "dnsdist DoH (SpoofAction)"):
-        try:
-            row["h1_tls_reconnect"] = tls_reconnect(port, path, pids, args.conns, args.duration,
-                                                    cert[0], headers)
-        except RuntimeError as e:
-            row["h1_tls_reconnect"] = {"error": str(e).splitlines()[0]}
+                           f"plaintext answer {answer}")
+
+
+def median_run(runs):
+    """The run with the median requests/s (the lower middle of an even count), with every
+    run's requests/s beside it; a failed run sorts first."""
+    ordered = sorted(runs, key=lambda r: r.get("rps", 0))
+    return dict(ordered[(len(ordered) - 1) // 2], all_rps=[r.get("rps") for r in runs])
+
+
+def half_of_peak(port, path, pids, headers, args, peak_rps):
+    """A fixed rate at half of the peak, with the throughput connection count and with
+    fewer. bench-paced spaces requests evenly (as wrk2 does) and counts from each one's
+    due instant; h2load --rps, kept beside it, paces each connection on a timer, all
+    together, so with many connections its p99 measures its own bursts."""
+    half = peak_rps / 2
+    out = {}
+    for conns in sorted({args.conns, args.latency_conns}, reverse=True):
+        per_conn = max(1, round(half / conns))
+        r = paced(port, path, pids, conns, args.duration, per_conn * conns, headers)
+        log = os.path.join(OUT, f"latency-{port}-{conns}.log")
+        if os.path.exists(log):
+            os.remove(log)
+        burst = h2load(port, path, pids, conns, args.duration, headers, h1=True,
+                       rps_per_conn=per_conn, log_file=log)
+        r["h2load"] = {k: burst.get(k) for k in
+                       ("rps", "p50_ms", "p99_ms", "p999_ms", "server_cpu")}
+        out[str(conns)] = r
+    return out
 
 
 def run_udp(args, results, ips, ours):
@@ -1031,7 +1071,7 @@ def h2load_at_peak(name, port, path, pids, args, headers, **options):
     A failed run is recorded as {"error": ...}, not raised."""
     log = os.path.join(OUT, f"{name}-{port}.log")
     try:
-        return h2load(port, path, pids, args.conns, args.duration, headers,
+        return h2load(port, path, pids, args.conns, args.round_duration, headers,
                       log_file=log, **options)
     except RuntimeError as e:
         return {"error": str(e).splitlines()[0]}
@@ -1355,7 +1395,9 @@ def report(results, args):
     lines = []
     add = lines.append
     add(f"Run {results['date']} on {results['machine']}; commit {results['commit']}.")
-    add(f"Command: `bash bench/run.sh` (duration {args.duration}s per row, {args.conns} "
+    add(f"Command: `bash bench/run.sh` (peak rows h1, h2c, h2_tls, h1_tls: median of "
+        f"{args.rounds} rounds of {args.round_duration}s, every server once per round in "
+        f"turn; rows measured once: {args.duration}s; {args.conns} "
         f"connections, h2c {args.streams} streams/connection; server on CPU {SERVER_CPU}, "
         f"load generator on CPU {LOAD_CPU}). Load average at start {results['loadavg']}; "
         f"compiler processes of other users at start/end: {results['compilers_start']}/"
@@ -1407,6 +1449,7 @@ def report(results, args):
                     f"{h['server_cpu']:.0f}% | {fmt_ms(burst.get('p50_ms'))} / "
                     f"{fmt_ms(burst.get('p99_ms'))} |")
         add("")
+    lines.extend(rounds_table(t))
     hello2 = ((t.get("axum hello (ceiling)") or {}).get("h2c") or {}).get("rps")
     if hello2:
         add(f"h2c ceiling (hello): {hello2:,.0f} q/s; /resolve h2c is "
@@ -1461,6 +1504,25 @@ def report(results, args):
 def times(a, b):
     """a as a multiple of b ("1.23×"), or n/a when either is missing."""
     return f"{a / b:.2f}×" if a and b else "n/a"
+
+
+def rounds_table(t):
+    """Every round's requests/s of the peak rows, in the order measured: how far the
+    machine drifted under each median."""
+    keys = [k for k in ROUND_KEYS if any(len((row or {}).get(k, {}).get("all_rps") or []) > 1
+                                         for row in t.values())]
+    if not keys:
+        return []
+    out = [f"| q/s in each round (the row above is the median) | {' | '.join(keys)} |",
+           "|---|" + "---|" * len(keys)]
+    for label, row in t.items():
+        if not row or not any(k in row for k in keys):
+            continue
+        cells = [" / ".join("—" if v is None else f"{v / 1000:.1f}k"
+                            for v in (row.get(k) or {}).get("all_rps") or []) or "—"
+                 for k in keys]
+        out.append(f"| {label} | {' | '.join(cells)} |")
+    return out + [""]
 
 
 def tls_table(t, args):
@@ -1530,7 +1592,14 @@ def udp_table(t, args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--duration", type=int, default=int(os.environ.get("DURATION", 10)))
+    p.add_argument("--duration", type=int, default=int(os.environ.get("DURATION", 10)),
+                   help="seconds of each row measured once (half of peak, reconnects, UDP)")
+    p.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", 3)),
+                   help="rounds of the peak rows (h1, h2c, h2_tls, h1_tls); each keeps its "
+                   "median round")
+    p.add_argument("--round-duration", type=int,
+                   default=int(os.environ.get("ROUND_DURATION", 6)),
+                   help="seconds of each peak row in each round")
     p.add_argument("--conns", type=int, default=int(os.environ.get("CONNS", 64)))
     p.add_argument("--streams", type=int, default=int(os.environ.get("STREAMS", 4)))
     p.add_argument("--latency-conns", type=int,
@@ -1550,6 +1619,8 @@ def main():
     p.add_argument("--criterion", help="file with `cargo bench --bench scheduler` output")
     args = p.parse_args()
     args.keys = [k for k in args.keys.split(",") if k]
+    if args.rounds < 1 or args.round_duration < 1 or args.duration < 1:
+        p.error("--rounds, --round-duration and --duration must be at least 1")
     unknown = set(args.keys) - set(THROUGHPUT_KEYS)
     if unknown:
         p.error(f"--keys: unknown {', '.join(sorted(unknown))}; known: {', '.join(THROUGHPUT_KEYS)}")

@@ -135,13 +135,39 @@ class HalfOfPeakRows(unittest.TestCase):
         }
 
         class Args:
-            duration, conns, streams = 10, 64, 4
+            duration, conns, streams, rounds, round_duration = 10, 64, 4, 3, 6
 
         text = harness.report(results, Args())
         row = next(line for line in text.splitlines()
                    if line.startswith("| httpdns /resolve | 64 |"))
         self.assertEqual(row, "| httpdns /resolve | 64 | 20,000 | 19,990 | 0.050 | 0.800 | "
                               "3.000 | 0.020 | 55% | 1.500 / 2.900 |")
+
+
+class Rounds(unittest.TestCase):
+    """Peak rows keep their median round, and the report lists every round."""
+
+    def test_the_median_round_is_kept_with_every_rounds_rate(self):
+        runs = [{"rps": 30.0, "p99_ms": 3.0}, {"error": "h2load failed"},
+                {"rps": 50.0, "p99_ms": 1.0}, {"rps": 40.0, "p99_ms": 2.0}]
+        self.assertEqual(harness.median_run(runs[:1]), {"rps": 30.0, "p99_ms": 3.0,
+                                                        "all_rps": [30.0]})
+        kept = harness.median_run([runs[0], runs[2], runs[3]])
+        self.assertEqual((kept["rps"], kept["p99_ms"]), (40.0, 2.0))
+        self.assertEqual(kept["all_rps"], [30.0, 50.0, 40.0])
+        # Even count: the lower middle; a failed run counts as the slowest.
+        self.assertEqual(harness.median_run(runs)["rps"], 30.0)
+
+    def test_the_rounds_table_lists_each_round_in_order(self):
+        t = {"httpdns /resolve": {"h1": {"rps": 40000.0, "all_rps": [30000.0, 50000.0, 40000.0]},
+                                  "h2c": {"rps": 20000.0, "all_rps": [20000.0, None, 21000.0]}},
+             "dnsdist DoH → PowerDNS LUA": None}
+        self.assertEqual(harness.rounds_table(t), [
+            "| q/s in each round (the row above is the median) | h1 | h2c |",
+            "|---|---|---|",
+            "| httpdns /resolve | 30.0k / 50.0k / 40.0k | 20.0k / — / 21.0k |",
+            ""])
+        self.assertEqual(harness.rounds_table({"x": {"h1": {"rps": 1.0, "all_rps": [1.0]}}}), [])
 
 
 if __name__ == "__main__":
