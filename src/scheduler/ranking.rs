@@ -217,6 +217,7 @@ fn bands(costed: &mut [(&Endpoint, f64)], limit: usize) -> Bands {
         limit,
         members: Vec::new(),
     };
+    let wanted = limit.min(costed.len());
     let mut rest = costed;
     while !rest.is_empty() && bands.members.len() < limit {
         let best = rest
@@ -234,6 +235,12 @@ fn bands(costed: &mut [(&Endpoint, f64)], limit: usize) -> Bands {
             }
         }
         let (band, after) = rest.split_at_mut(band_len.max(1));
+        if bands.members.capacity() == 0 {
+            // Sized once for the first band or the answer, whichever is wider: grown
+            // from empty, the list is reallocated band by band. Not the whole zone:
+            // cached plans keep this list.
+            bands.members = Vec::with_capacity(band.len().max(wanted));
+        }
         let mut running = 0;
         let first = bands.members.len();
         bands.members.extend(band.iter().map(|(endpoint, _)| {
