@@ -13,7 +13,6 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::geoip::Geo;
-use crate::model::Model;
 
 /// The answer for one requested host.
 pub enum HostAnswer<'a> {
@@ -40,19 +39,16 @@ pub struct FallbackTier<'a> {
 }
 
 /// Writes a `/resolve` answer as JSON.
-pub struct AnswerWriter<'a> {
+pub struct AnswerWriter {
     out: Vec<u8>,
-    /// Where endpoint addresses' texts are kept ready; others are formatted here.
-    model: Option<&'a Model>,
 }
 
-impl<'a> AnswerWriter<'a> {
+impl AnswerWriter {
     /// Starts the answer: client, geo and epoch; then one [`Self::host`] per host and
-    /// [`Self::finish`]. Addresses the `model` lists are copied from its texts.
-    pub fn new(client_ip: IpAddr, geo: &Geo, epoch: u64, model: Option<&'a Model>) -> Self {
+    /// [`Self::finish`].
+    pub fn new(client_ip: IpAddr, geo: &Geo, epoch: u64) -> Self {
         let mut writer = Self {
             out: Vec::with_capacity(512),
-            model,
         };
         writer.out.extend_from_slice(b"{\"client_ip\":");
         writer.ip(client_ip);
@@ -149,12 +145,6 @@ impl<'a> AnswerWriter<'a> {
 
     /// An address as a JSON string (an address's text never needs escaping).
     fn ip(&mut self, ip: IpAddr) {
-        if let Some(text) = self.model.and_then(|model| model.address_text(ip)) {
-            self.out.push(b'"');
-            self.out.extend_from_slice(text.as_bytes());
-            self.out.push(b'"');
-            return;
-        }
         let mut text = Text::default();
         text.push(b'"');
         match ip {
@@ -357,7 +347,7 @@ mod tests {
         let v4 = [ip("203.0.113.11"), ip("0.0.0.0"), ip("255.10.9.100")];
         let v6 = [ip("2001:db8:10::1"), ip("::ffff:1.2.3.4"), ip("::")];
         let fallback_v4 = [ip("198.51.100.1")];
-        let mut writer = AnswerWriter::new(ip("202.96.128.86"), &geo, 1_795_750_977_308, None);
+        let mut writer = AnswerWriter::new(ip("202.96.128.86"), &geo, 1_795_750_977_308);
         writer.host(&HostAnswer::Found {
             host: "api.example.com",
             zone: "gz-telecom",
@@ -415,61 +405,12 @@ mod tests {
     }
 
     #[test]
-    fn addresses_the_model_lists_are_copied_as_the_same_text() {
-        let zones = r#"
-            [[zone]]
-            name = "gz"
-            endpoints = ["203.0.113.11", "2001:db8:10::1", "::ffff:1.2.3.4"]
-            [[domain]]
-            name = "api.example.com"
-            ttl = 60
-            zones = ["gz"]
-            default_zone = "gz"
-        "#;
-        let file = crate::config::zones::parse(zones, std::path::Path::new("t.toml")).unwrap();
-        let model = Model::compile(&[file]).unwrap();
-        // Listed and unlisted addresses of both families, side by side.
-        let v4 = [ip("203.0.113.11"), ip("198.51.100.1")];
-        let v6 = [
-            ip("2001:db8:10::1"),
-            ip("::ffff:1.2.3.4"),
-            ip("2001:db8::2"),
-        ];
-        let write = |model: Option<&Model>| {
-            let mut writer = AnswerWriter::new(ip("10.0.0.1"), &Geo::default(), 7, model);
-            writer.host(&HostAnswer::Found {
-                host: "api.example.com",
-                zone: "gz",
-                failover: false,
-                ttl: 60,
-                ips: &v4,
-                ipsv6: &v6,
-                fallback: vec![FallbackTier {
-                    zone: "gz",
-                    ips: &v4[..1],
-                    ipsv6: &v6[..1],
-                }],
-            });
-            writer.finish()
-        };
-        let formatted = write(None);
-        assert_eq!(
-            String::from_utf8(write(Some(&model))),
-            String::from_utf8(formatted.clone())
-        );
-        assert_eq!(
-            parsed(formatted)["answers"][0]["ipsv6"],
-            json!(["2001:db8:10::1", "::ffff:1.2.3.4", "2001:db8::2"])
-        );
-    }
-
-    #[test]
     fn unknown_geo_is_null_and_awkward_names_are_escaped() {
         let geo = Geo {
             city: Some("Qu\"ote\\d \u{1} 广州".into()),
             ..Geo::default()
         };
-        let mut writer = AnswerWriter::new(ip("2001:db8::7"), &geo, 0, None);
+        let mut writer = AnswerWriter::new(ip("2001:db8::7"), &geo, 0);
         writer.host(&HostAnswer::Found {
             host: "a.example.com",
             zone: "zone \"x\"\n",
@@ -494,7 +435,7 @@ mod tests {
 
     #[test]
     fn no_hosts_is_an_empty_list_and_every_octet_prints_like_display() {
-        let writer = AnswerWriter::new(ip("10.0.0.1"), &Geo::default(), 7, None);
+        let writer = AnswerWriter::new(ip("10.0.0.1"), &Geo::default(), 7);
         assert_eq!(parsed(writer.finish())["answers"], json!([]));
         for octet in 0..=255u8 {
             let addr = Ipv4Addr::new(octet, 255 - octet, octet / 3, 9);

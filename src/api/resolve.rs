@@ -131,7 +131,7 @@ pub fn answer(
     let context = request.for_client(ip);
     let model = &snapshot.model;
     let epoch = app.resolver.epoch().current();
-    let mut body = AnswerWriter::new(ip, context.geo(), epoch, Some(model));
+    let mut body = AnswerWriter::new(ip, context.geo(), epoch);
     for host in &hosts {
         match context.decide(host, families) {
             None => body.host(&HostAnswer::Failed {

@@ -224,22 +224,12 @@ pub struct Model {
     parents: HashSet<Box<str>>,
     /// Where rule CIDRs draw lines inside a /24 (/48): what bounds an ECS scope.
     cidr_scopes: ScopeMap,
-    /// Every endpoint address as text (`Display`), made once per model: JSON answers
-    /// list addresses as text, and formatting each one per answer cost more than
-    /// looking it up.
-    address_texts: IpMap<Box<str>>,
 }
 
 impl Model {
     /// The boundaries rule CIDRs draw inside a /24 (/48), for ECS scopes.
     pub fn cidr_scopes(&self) -> &ScopeMap {
         &self.cidr_scopes
-    }
-
-    /// An endpoint address's text, as `Display` writes it; `None` for an address no
-    /// zone lists.
-    pub fn address_text(&self, ip: IpAddr) -> Option<&str> {
-        self.address_texts.get(&ip).map(|text| &**text)
     }
 
     pub fn zone_id(&self, name: &str) -> Option<ZoneId> {
@@ -320,14 +310,6 @@ impl Model {
                 }
             }
             model.zones[id].failover = failover;
-        }
-        for zone in &model.zones {
-            for endpoint in &zone.endpoints {
-                model
-                    .address_texts
-                    .entry(endpoint.ip)
-                    .or_insert_with(|| endpoint.ip.to_string().into());
-            }
         }
 
         let mut interner = Interner::default();
@@ -690,21 +672,6 @@ mod tests {
             carrier: Some(carrier.into()),
             ..Geo::default()
         }
-    }
-
-    #[test]
-    fn every_endpoint_address_has_its_display_text() {
-        let model = compile(DOMAIN).unwrap();
-        let mut listed = 0;
-        for endpoint in model.zones.iter().flat_map(|zone| &zone.endpoints) {
-            assert_eq!(
-                model.address_text(endpoint.ip),
-                Some(endpoint.ip.to_string().as_str())
-            );
-            listed += 1;
-        }
-        assert_eq!(listed, 5);
-        assert_eq!(model.address_text("192.0.2.3".parse().unwrap()), None);
     }
 
     #[test]
