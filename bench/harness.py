@@ -306,18 +306,7 @@ def tls_reconnect(port, path, server_pids, conns, duration, ca, headers=()):
     cmd = [TLS_RECONNECT, "--url", f"https://127.0.0.1:{port}{path}", "--ca", ca,
            "--conns", str(conns), "--duration", str(duration),
            "--per-conn", str(RECONNECT_EVERY)]
-    for h in headers:
-        cmd += ["-H", h]
-    gen_before = os.times()
-    out, wall, server_cpu, proc = _run_generator(cmd, server_pids)
-    gen_after = os.times()
-    gen_cpu = 100.0 * ((gen_after.children_user - gen_before.children_user)
-                       + (gen_after.children_system - gen_before.children_system)) / wall
-    if proc.returncode != 0 or not out.strip().startswith("{"):
-        raise RuntimeError("bench-tls-reconnect failed:\n" + out)
-    result = json.loads(out.strip().splitlines()[-1])
-    result.update(server_cpu=server_cpu, gen_cpu=gen_cpu)
-    return result
+    return _run_json_generator("bench-tls-reconnect", cmd, headers, server_pids)
 
 
 def paced(port, path, server_pids, conns, duration, rate, headers=()):
@@ -325,15 +314,21 @@ def paced(port, path, server_pids, conns, duration, rate, headers=()):
     latency from each request's due instant (bench/paced.rs)."""
     cmd = [PACED, "--addr", f"127.0.0.1:{port}", "--path", path, "--conns", str(conns),
            "--rate", str(rate), "--duration", str(duration)]
+    return _run_json_generator("bench-paced", cmd, headers, server_pids)
+
+
+def _run_json_generator(name, cmd, headers, server_pids):
+    """Runs one of our generators (a JSON line on stdout), adding the server's and the
+    generator's CPU use to its result."""
     for h in headers:
-        cmd += ["-H", h]
+        cmd = cmd + ["-H", h]
     gen_before = os.times()
     out, wall, server_cpu, proc = _run_generator(cmd, server_pids)
     gen_after = os.times()
     gen_cpu = 100.0 * ((gen_after.children_user - gen_before.children_user)
                        + (gen_after.children_system - gen_before.children_system)) / wall
     if proc.returncode != 0 or not out.strip().startswith("{"):
-        raise RuntimeError("bench-paced failed:\n" + out)
+        raise RuntimeError(f"{name} failed:\n" + out)
     result = json.loads(out.strip().splitlines()[-1])
     result.update(server_cpu=server_cpu, gen_cpu=gen_cpu)
     return result
