@@ -205,19 +205,23 @@ def http_get(port, path, headers=None, method="GET", body=None, tls=None):
 
 
 def _run_generator(cmd, server_pids, env=None):
-    """Runs a load generator pinned to LOAD_CPU; returns (stdout, wall s, server CPU %
-    of one core, process)."""
+    """Runs a load generator pinned to LOAD_CPU; returns (stdout, server CPU % of one
+    core, generator CPU % of one core, process), both over the run's wall time."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     before = cpu_ticks(server_pids)
+    gen_before = os.times()
     started = time.monotonic()
     proc = subprocess.Popen(["taskset", "-c", LOAD_CPU] + cmd, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, env=full_env, text=True)
     out, _ = proc.communicate()
     wall = time.monotonic() - started
+    gen_after = os.times()
     after = cpu_ticks(server_pids)
     server_cpu = 100.0 * (after - before) / CLK_TCK / wall
-    return out, wall, server_cpu, proc
+    gen_cpu = 100.0 * ((gen_after.children_user - gen_before.children_user)
+                       + (gen_after.children_system - gen_before.children_system)) / wall
+    return out, server_cpu, gen_cpu, proc
 
 
 def wrk(port, path, server_pids, conns, duration, headers=(), paths_file=None):
@@ -227,12 +231,8 @@ def wrk(port, path, server_pids, conns, duration, headers=(), paths_file=None):
     for h in headers:
         cmd += ["-H", h]
     cmd.append(f"http://127.0.0.1:{port}{path}")
-    gen_before = os.times()
-    out, wall, server_cpu, _ = _run_generator(
+    out, server_cpu, gen_cpu, _ = _run_generator(
         cmd, server_pids, env={"WRK_PATHS": paths_file or ""})
-    gen_after = os.times()
-    gen_cpu = 100.0 * ((gen_after.children_user - gen_before.children_user)
-                       + (gen_after.children_system - gen_before.children_system)) / wall
     m = re.search(r"^JSON (.*)$", out, re.M)
     if not m:
         raise RuntimeError("wrk failed:\n" + out)
@@ -264,11 +264,7 @@ def h2load(port, path, server_pids, conns, duration, headers=(), streams=1, h1=F
     for h in headers:
         cmd += ["-H", h]
     cmd.append(f"{'https' if tls else 'http'}://127.0.0.1:{port}{path}")
-    gen_before = os.times()
-    out, wall, server_cpu, _ = _run_generator(cmd, server_pids)
-    gen_after = os.times()
-    gen_cpu = 100.0 * ((gen_after.children_user - gen_before.children_user)
-                       + (gen_after.children_system - gen_before.children_system)) / wall
+    out, server_cpu, gen_cpu, _ = _run_generator(cmd, server_pids)
     # Server CPU over the whole run includes the warm-up second; close enough.
     fin = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", out)
     req = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
@@ -322,11 +318,7 @@ def _run_json_generator(name, cmd, headers, server_pids):
     generator's CPU use to its result."""
     for h in headers:
         cmd = cmd + ["-H", h]
-    gen_before = os.times()
-    out, wall, server_cpu, proc = _run_generator(cmd, server_pids)
-    gen_after = os.times()
-    gen_cpu = 100.0 * ((gen_after.children_user - gen_before.children_user)
-                       + (gen_after.children_system - gen_before.children_system)) / wall
+    out, server_cpu, gen_cpu, proc = _run_generator(cmd, server_pids)
     if proc.returncode != 0 or not out.strip().startswith("{"):
         raise RuntimeError(f"{name} failed:\n" + out)
     result = json.loads(out.strip().splitlines()[-1])

@@ -173,19 +173,20 @@ fn quantile_ms(sorted_ns: &[u64], q: f64) -> f64 {
     sorted_ns[rank - 1] as f64 / 1e6
 }
 
-/// Writes what is left of the request; `Ok(true)` once it is all on the wire.
-fn write_request(conn: &mut Conn, request: &[u8]) -> io::Result<bool> {
+/// Writes what the socket takes of the rest of the request; what it does not take is
+/// written when the socket says it is writable again.
+fn write_request(conn: &mut Conn, request: &[u8]) -> io::Result<()> {
     while conn.unsent > 0 {
         let from = request.len() - conn.unsent;
         match conn.stream.write(&request[from..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => conn.unsent -= n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 fn run(args: &Args) -> anyhow::Result<Report> {
@@ -232,15 +233,18 @@ fn run(args: &Args) -> anyhow::Result<Report> {
     loop {
         let now = Instant::now();
         // Queue every request now due on its connection; send if the connection is free.
-        while due(next) <= now && due(next) < stop_sending {
-            let index = (next % u64::from(args.conns)) as usize;
-            let conn = &mut conns[index];
-            conn.queued.push_back(due(next));
+        loop {
+            let at = due(next);
+            if at > now || at >= stop_sending {
+                break;
+            }
+            let conn = &mut conns[(next % u64::from(args.conns)) as usize];
+            conn.queued.push_back(at);
             outstanding += 1;
             next += 1;
             if conn.in_flight.is_none() {
-                if due(next - 1) >= measure_from {
-                    send_lags.push(now.duration_since(due(next - 1)).as_nanos() as u64);
+                if at >= measure_from {
+                    send_lags.push(now.duration_since(at).as_nanos() as u64);
                 }
                 start_next(conn, &request)?;
             }
