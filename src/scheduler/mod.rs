@@ -253,16 +253,31 @@ fn zone_has_up_endpoint(model: &Model, live: &impl LiveView, zone: ZoneId) -> bo
 /// Where a client falls in [0, 1) for partial drains. Derived from its /24 (/48 for
 /// IPv6) and carrier so a client keeps its zone from one query to the next and a ramp
 /// moves clients over gradually instead of flapping them.
+///
+/// A fixed mix, the same on every node of a fleet, of the network and an FxHash of the
+/// carrier: the slot is compared with a share, never used to index a table a client
+/// could flood, so SipHash (std's `DefaultHasher`, three times the cost of a whole band
+/// draw here) buys nothing.
 pub fn drain_slot(ip: IpAddr, geo: &Geo) -> f64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::hash::DefaultHasher::new();
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => (u32::from(v4) >> 8).hash(&mut hasher),
-        IpAddr::V6(v6) => (u128::from(v6) >> 80).hash(&mut hasher),
-    }
-    geo.carrier.hash(&mut hasher);
+    use std::hash::BuildHasher;
+    let network = match ip.to_canonical() {
+        IpAddr::V4(v4) => u64::from(u32::from(v4) >> 8),
+        // 48 bits, tagged so no IPv6 network shares an IPv4 network's slot by construction.
+        IpAddr::V6(v6) => (u128::from(v6) >> 80) as u64 | 1 << 63,
+    };
+    let carrier = rustc_hash::FxBuildHasher.hash_one(geo.carrier.as_deref());
+    let mixed = splitmix64(network ^ carrier.rotate_left(32));
     // 53 bits fill an f64 mantissa exactly.
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+    (mixed >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The SplitMix64 finaliser: every input bit moves every output bit, so neighbouring
+/// networks land in unrelated slots.
+fn splitmix64(value: u64) -> u64 {
+    let mut z = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -473,5 +488,20 @@ mod tests {
         let below_half = slots.iter().filter(|s| **s < 0.5).count();
         assert!((400..600).contains(&below_half), "{below_half}");
         assert!(slots.iter().all(|s| (0.0..1.0).contains(s)));
+        // Every tenth of [0, 1) gets its share: a ramp moves clients over evenly.
+        for tenth in 0..10 {
+            let range = f64::from(tenth) / 10.0..f64::from(tenth + 1) / 10.0;
+            let n = slots.iter().filter(|s| range.contains(s)).count();
+            assert!((60..140).contains(&n), "{range:?}: {n}");
+        }
+        // The carrier and the family are part of the slot; the rest of a /48 is not.
+        let unicom = Geo {
+            carrier: Some("unicom".into()),
+            ..Geo::default()
+        };
+        assert_ne!(a, drain_slot("192.0.2.1".parse().unwrap(), &unicom));
+        let v6 = drain_slot("2001:db8:1::1".parse().unwrap(), &geo);
+        assert_eq!(v6, drain_slot("2001:db8:1:ffff::9".parse().unwrap(), &geo));
+        assert_ne!(v6, drain_slot("2001:db8:2::1".parse().unwrap(), &geo));
     }
 }
