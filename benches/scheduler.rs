@@ -4,7 +4,7 @@
 //! Two views of the same path:
 //! - `scheduler/decide_1000_endpoints_churn`: `geoip` lookup + `scheduler::decide` with a
 //!   [`LiveView`] built like the resolver's (health map by IP, speed table per bucket,
-//!   `speed::evidence` + `ranking::cost`). Between batches of iterations a rotating tenth
+//!   `BucketView::terms` + `ReportTerms::cost`). Between batches of iterations a rotating tenth
 //!   of the endpoints flips up/down, so the decision walks failover chains and drops
 //!   down endpoints, as it does during an incident.
 //! - `resolver/decide_1000_endpoints`: one host through the real request path below the
@@ -31,10 +31,10 @@ use httpdns::geoip::{Geo, GeoDb};
 use httpdns::health::HealthChecks;
 use httpdns::model::{CidrSet, Domain, Endpoint, IpMap, Model, ZoneId};
 use httpdns::resolver::{Live, Resolver};
-use httpdns::scheduler::ranking::{self, Cost};
+use httpdns::scheduler::ranking::Cost;
 use httpdns::scheduler::{self, AnswerLimits, Families, LiveView, Query};
 use httpdns::snapshot::Snapshot;
-use httpdns::speed::{self, Bucket, BucketView, Sample, SpeedLimits, SpeedTable};
+use httpdns::speed::{Bucket, BucketView, Sample, SpeedLimits, SpeedTable};
 use httpdns::state::StateStore;
 use tokio_util::sync::CancellationToken;
 
@@ -191,11 +191,11 @@ impl LiveView for ChurningLive {
     }
 
     fn endpoint_cost(&self, endpoint: &Endpoint, _geo: &Geo) -> Cost {
-        let stats = self
-            .bucket
+        self.bucket
             .as_ref()
-            .and_then(|b| b.get(endpoint.ip, self.now_ms));
-        ranking::cost(&speed::evidence(stats, Some(12.0), self.now_ms))
+            .and_then(|b| b.terms(endpoint.ip, self.now_ms))
+            .unwrap_or_default()
+            .cost(Some(12.0))
     }
 }
 

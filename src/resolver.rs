@@ -21,7 +21,7 @@ use crate::epoch::Epoch;
 use crate::geoip::Geo;
 use crate::health::{HealthChecks, HealthMap};
 use crate::model::{Domain, Endpoint, Model, ZoneId};
-use crate::scheduler::ranking::{self, Cost, Evidence};
+use crate::scheduler::ranking::Cost;
 use crate::scheduler::{self, Decision, Families, LiveView, Plan, Query, SkipReason};
 use crate::snapshot::{SharedSnapshot, Snapshot};
 use crate::speed::{Bucket, BucketView, ReportError, Sample, SpeedTable};
@@ -411,18 +411,12 @@ impl LiveView for LiveSnapshot<'_> {
     }
 
     fn endpoint_cost(&self, endpoint: &Endpoint, _geo: &Geo) -> Cost {
-        ranking::cost(&self.evidence(endpoint))
-    }
-}
-
-impl LiveSnapshot<'_> {
-    fn evidence(&self, endpoint: &Endpoint) -> Evidence {
         let probe_rtt_ms = self.health.get(&endpoint.ip).and_then(|h| h.probe_rtt_ms());
-        let stats = self
-            .speed
+        self.speed
             .as_ref()
-            .and_then(|bucket| bucket.get(endpoint.ip, self.now_ms));
-        crate::speed::evidence(stats, probe_rtt_ms, self.now_ms)
+            .and_then(|bucket| bucket.terms(endpoint.ip, self.now_ms))
+            .unwrap_or_default()
+            .cost(probe_rtt_ms)
     }
 }
 

@@ -62,32 +62,67 @@ pub struct Evidence {
 /// The cost formula (documented in the README):
 /// `rtt + failure_rate × 1000 × confidence − 30 × ½^(age/5min) − 20 × (1 − ½^(successes/10))`.
 pub fn cost(evidence: &Evidence) -> Cost {
-    // Clients' own measurements say what users see; the probe from this node is a
-    // stand-in until enough of them arrive.
-    let rtt_ms = match (evidence.reported_rtt_ms, evidence.probe_rtt_ms) {
-        (Some((reported, trust)), Some(probe)) => reported * trust + probe * (1.0 - trust),
-        (Some((reported, trust)), None) => reported * trust + UNMEASURED_RTT_MS * (1.0 - trust),
-        (None, Some(probe)) => probe,
-        (None, None) => UNMEASURED_RTT_MS,
-    };
-    let failure = evidence
-        .failure_rate
-        .map_or(0.0, |(rate, trust)| rate * trust * FAILURE_PENALTY_MS);
-    let recency = evidence.since_last_success_ms.map_or(0.0, |age| {
-        -RECENCY_BONUS_MS * (-(age as f64) / RECENCY_HALF_LIFE_MS).exp2()
-    });
-    // ½^x is written 2^-x: exp2 alone is cheaper than powf, and this runs per endpoint.
-    let history = if evidence.successes > 0.0 {
-        -HISTORY_BONUS_MS * (1.0 - (-evidence.successes / HISTORY_HALF_SUCCESSES).exp2())
-    } else {
-        0.0
-    };
-    Cost {
-        total: rtt_ms + failure + recency + history,
-        rtt_ms,
-        failure,
-        recency,
-        history,
+    ReportTerms::of(evidence).cost(evidence.probe_rtt_ms)
+}
+
+/// The terms of an endpoint's cost that come from one bucket's reports, as of one moment;
+/// [`ReportTerms::cost`] adds this node's probe RTT.
+///
+/// Split from [`cost`] so the reports' part can be kept with the statistics and reused
+/// (it needs three `exp2` and moves only slowly with the clock, see
+/// [`crate::speed::TERMS_MAX_AGE_MS`]), while the probe RTT, which changes with every
+/// health check, is read per request. `Default` is "no reports".
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReportTerms {
+    /// Reported RTT × how much it is believed.
+    reported_rtt_share: f64,
+    /// How much the reported RTT is believed (0..1); the rest of the RTT is the probe's.
+    trust: f64,
+    failure: f64,
+    recency: f64,
+    history: f64,
+}
+
+impl ReportTerms {
+    /// The reports' part of [`cost`] (`evidence.probe_rtt_ms` is not read).
+    pub fn of(evidence: &Evidence) -> Self {
+        let (reported_rtt_share, trust) = evidence
+            .reported_rtt_ms
+            .map_or((0.0, 0.0), |(reported, trust)| (reported * trust, trust));
+        let failure = evidence
+            .failure_rate
+            .map_or(0.0, |(rate, trust)| rate * trust * FAILURE_PENALTY_MS);
+        let recency = evidence.since_last_success_ms.map_or(0.0, |age| {
+            -RECENCY_BONUS_MS * (-(age as f64) / RECENCY_HALF_LIFE_MS).exp2()
+        });
+        // ½^x is written 2^-x: exp2 alone is cheaper than powf.
+        let history = if evidence.successes > 0.0 {
+            -HISTORY_BONUS_MS * (1.0 - (-evidence.successes / HISTORY_HALF_SUCCESSES).exp2())
+        } else {
+            0.0
+        };
+        Self {
+            reported_rtt_share,
+            trust,
+            failure,
+            recency,
+            history,
+        }
+    }
+
+    /// The whole cost with this node's probe RTT, if it has one. Clients' own
+    /// measurements say what users see; the probe from this node (or, without one, the
+    /// unmeasured RTT) stands in for the share of the RTT they do not vouch for yet.
+    pub fn cost(&self, probe_rtt_ms: Option<f64>) -> Cost {
+        let stand_in = probe_rtt_ms.unwrap_or(UNMEASURED_RTT_MS);
+        let rtt_ms = self.reported_rtt_share + stand_in * (1.0 - self.trust);
+        Cost {
+            total: rtt_ms + self.failure + self.recency + self.history,
+            rtt_ms,
+            failure: self.failure,
+            recency: self.recency,
+            history: self.history,
+        }
     }
 }
 
@@ -496,6 +531,30 @@ mod tests {
         });
         assert!((trusted.rtt_ms - 181.0).abs() < 1e-9);
         assert_eq!(cost(&Evidence::default()).rtt_ms, UNMEASURED_RTT_MS);
+    }
+
+    #[test]
+    fn report_terms_take_the_probe_per_request() {
+        let reports = Evidence {
+            reported_rtt_ms: Some((200.0, 0.75)),
+            failure_rate: Some((0.1, 0.5)),
+            since_last_success_ms: Some(60_000),
+            successes: 12.0,
+            ..Evidence::default()
+        };
+        let terms = ReportTerms::of(&reports);
+        for probe in [None, Some(10.0), Some(400.0)] {
+            let whole = cost(&Evidence {
+                probe_rtt_ms: probe,
+                ..reports
+            });
+            assert_eq!(terms.cost(probe), whole);
+            let stand_in = probe.unwrap_or(UNMEASURED_RTT_MS);
+            assert!((whole.rtt_ms - (150.0 + stand_in * 0.25)).abs() < 1e-9);
+        }
+        // No reports: the probe (or the unmeasured RTT) is the whole cost.
+        assert_eq!(ReportTerms::default().cost(Some(12.0)).total, 12.0);
+        assert_eq!(ReportTerms::default().cost(None).total, UNMEASURED_RTT_MS);
     }
 
     #[test]

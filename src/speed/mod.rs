@@ -17,10 +17,17 @@ use moka::sync::Cache;
 
 use crate::geoip::Geo;
 use crate::model::IpMap;
-use crate::scheduler::ranking::Evidence;
+use crate::scheduler::ranking::{Evidence, ReportTerms};
 
 /// Statistics halve their weight every this many milliseconds without news.
 pub const HALF_LIFE_MS: f64 = 10.0 * 60.0 * 1000.0;
+/// How long an endpoint's ranking terms ([`ReportTerms`]) are reused before they are
+/// worked out again from its statistics and the clock (ms). The terms move with the
+/// clock only through decay (half-life [`HALF_LIFE_MS`]) and the recency bonus (half-life
+/// five minutes): within a second they move by well under 0.1 ms of cost, far inside a
+/// band's tolerance, and cached answers are as old as that already
+/// ([`crate::answer_cache::PLAN_MAX_AGE_MS`]).
+pub const TERMS_MAX_AGE_MS: u64 = 1_000;
 /// Largest RTT a report may claim (ms); anything above is a broken clock or a lie.
 pub const MAX_RTT_MS: f64 = 60_000.0;
 /// Items per report body.
@@ -204,6 +211,29 @@ pub fn evidence(stats: Option<SpeedStats>, probe_rtt_ms: Option<f64>, now_ms: u6
     }
 }
 
+/// What a request reads of one (bucket, endpoint): the statistics as aggregated from
+/// reports, and the ranking terms worked out from them at `terms_ms`.
+#[derive(Debug, Clone, Copy)]
+struct Published {
+    stats: SpeedStats,
+    terms: ReportTerms,
+    terms_ms: u64,
+}
+
+impl Published {
+    fn at(stats: SpeedStats, now_ms: u64) -> Self {
+        Self {
+            stats,
+            terms: ReportTerms::of(&evidence(Some(stats.decayed(now_ms)), None, now_ms)),
+            terms_ms: now_ms,
+        }
+    }
+}
+
+/// An endpoint's cell in a bucket: replaced whole by reports (the writers), and by a
+/// request that found its terms out of date.
+type Cell = Arc<ArcSwap<Published>>;
+
 /// 0.5 per half-life of silence.
 pub fn decay(elapsed_ms: u64) -> f64 {
     // ½^x as 2^-x: exp2 alone instead of powf's log + exp.
@@ -241,7 +271,7 @@ impl Default for SpeedLimits {
 /// endpoint the bucket has not seen yet.
 #[derive(Default)]
 pub struct BucketStats {
-    by_endpoint: ArcSwap<IpMap<Arc<ArcSwap<SpeedStats>>>>,
+    by_endpoint: ArcSwap<IpMap<Cell>>,
     /// The writers' side: every endpoint's voices, from which the published
     /// statistics are computed.
     voices: Mutex<std::collections::HashMap<IpAddr, Vec<Voice>>>,
@@ -250,15 +280,38 @@ pub struct BucketStats {
 /// One bucket's endpoint map as of one moment: a decision reads the statistics of
 /// every endpoint of a zone or two, so it takes the map once ([`BucketStats::view`])
 /// rather than once per endpoint.
-pub struct BucketView(Arc<IpMap<Arc<ArcSwap<SpeedStats>>>>);
+pub struct BucketView(Arc<IpMap<Cell>>);
 
 impl BucketView {
     /// Statistics of `endpoint`, decayed to `now_ms`.
     pub fn get(&self, endpoint: IpAddr, now_ms: u64) -> Option<SpeedStats> {
         self.0
             .get(&endpoint)
-            .map(|cell| cell.load().decayed(now_ms))
+            .map(|cell| cell.load().stats.decayed(now_ms))
     }
+
+    /// The reports' part of `endpoint`'s ranking cost as of `now_ms` (`None`: nobody in
+    /// the bucket reported it): the cell's own terms while they are younger than
+    /// [`TERMS_MAX_AGE_MS`], else worked out again and kept for the next requests. The
+    /// request path asks this for every endpoint of a zone or two, and terms made fresh
+    /// each time cost three `exp2` per endpoint.
+    pub fn terms(&self, endpoint: IpAddr, now_ms: u64) -> Option<ReportTerms> {
+        let cell = self.0.get(&endpoint)?;
+        let published = cell.load();
+        if published.terms_ms.abs_diff(now_ms) <= TERMS_MAX_AGE_MS {
+            return Some(published.terms);
+        }
+        Some(refresh(cell, &published, now_ms))
+    }
+}
+
+/// `published`'s terms as of `now_ms`, kept in `cell` unless a report replaced the
+/// statistics since `published` was read: a report's statistics are newer, and a
+/// request must never put older ones back.
+fn refresh(cell: &Cell, published: &arc_swap::Guard<Arc<Published>>, now_ms: u64) -> ReportTerms {
+    let fresh = Published::at(published.stats, now_ms);
+    cell.compare_and_swap(published, Arc::new(fresh));
+    fresh.terms
 }
 
 impl BucketStats {
@@ -308,7 +361,7 @@ impl BucketStats {
                 }
             };
             heard[index].stats = heard[index].stats.observe(ok, rtt, now_ms);
-            let published = Arc::new(aggregate(heard, now_ms));
+            let published = Arc::new(Published::at(aggregate(heard, now_ms), now_ms));
             if let Some(cell) = map.get(&ip) {
                 cell.store(published);
             } else {
@@ -497,6 +550,73 @@ mod tests {
         let later = s.decayed(HALF_LIFE_MS as u64);
         assert!((later.successes - 0.5).abs() < 1e-9);
         assert!(later.confidence() < s.confidence());
+    }
+
+    /// The terms a fresh computation gives for `ip` at `now_ms`.
+    fn fresh_terms(view: &BucketView, ip: IpAddr, now_ms: u64) -> ReportTerms {
+        ReportTerms::of(&evidence(view.get(ip, now_ms), None, now_ms))
+    }
+
+    #[test]
+    fn terms_are_reused_for_a_while_then_worked_out_again() {
+        let table = SpeedTable::new(SpeedLimits::default());
+        let ep: IpAddr = "192.0.2.1".parse().unwrap();
+        let items = [
+            item("192.0.2.1", Some(30.0), true),
+            item("192.0.2.1", None, false),
+        ];
+        table
+            .record(CLIENT.parse().unwrap(), &telecom(), &items, |_| true, 1_000)
+            .unwrap();
+        let view = table.bucket(&Bucket::of(&telecom())).unwrap().view();
+        let at_report = view.terms(ep, 1_000).unwrap();
+        assert_eq!(at_report, fresh_terms(&view, ep, 1_000));
+        assert_ne!(at_report, ReportTerms::default());
+        // Within the age limit: the report's own terms, though the clock moved them.
+        let soon = 1_000 + TERMS_MAX_AGE_MS;
+        assert_eq!(view.terms(ep, soon).unwrap(), at_report);
+        assert_ne!(fresh_terms(&view, ep, soon), at_report);
+        // Past it: worked out again, and kept for the next requests.
+        let later = 1_000 + 10 * 60 * 1000;
+        let refreshed = view.terms(ep, later).unwrap();
+        assert_eq!(refreshed, fresh_terms(&view, ep, later));
+        assert_ne!(refreshed, at_report);
+        assert_eq!(view.0[&ep].load().terms_ms, later);
+        assert_eq!(view.terms(ep, later + 1), Some(refreshed));
+        // An endpoint nobody reported has no terms.
+        assert_eq!(view.terms("192.0.2.9".parse().unwrap(), later), None);
+    }
+
+    #[test]
+    fn a_request_refreshing_terms_never_puts_older_statistics_back() {
+        let table = SpeedTable::new(SpeedLimits::default());
+        let ep: IpAddr = "192.0.2.1".parse().unwrap();
+        let client: IpAddr = CLIENT.parse().unwrap();
+        let report = |ok, now| {
+            table
+                .record(
+                    client,
+                    &telecom(),
+                    &[item("192.0.2.1", Some(30.0), ok)],
+                    |_| true,
+                    now,
+                )
+                .unwrap()
+        };
+        report(true, 1_000);
+        let view = table.bucket(&Bucket::of(&telecom())).unwrap().view();
+        let cell = &view.0[&ep];
+        // A request reads the cell; a report replaces it before the request refreshes.
+        let read = cell.load();
+        report(false, 2_000);
+        let after_report = cell.load().stats;
+        refresh(cell, &read, 900_000);
+        assert_eq!(
+            cell.load().stats,
+            after_report,
+            "the report's statistics stay"
+        );
+        assert!(view.get(ep, 2_000).unwrap().failure_rate > 0.0);
     }
 
     #[test]
