@@ -192,17 +192,11 @@ pub fn voice_of(client: IpAddr) -> IpAddr {
     crate::model::network_of(client.to_canonical(), 24, 48)
 }
 
-/// What the ranking knows of an endpoint for one bucket: its statistics (if any client
-/// reported) and this node's probe RTT. Public so benches rank exactly as requests do.
-pub fn evidence(stats: Option<SpeedStats>, probe_rtt_ms: Option<f64>, now_ms: u64) -> Evidence {
-    let Some(stats) = stats else {
-        return Evidence {
-            probe_rtt_ms,
-            ..Evidence::default()
-        };
-    };
+/// What the bucket's reports say of an endpoint, from its statistics decayed to `now_ms`
+/// (this node's probe RTT is not part of it: [`ReportTerms::cost`] adds it per request).
+fn evidence(stats: &SpeedStats, now_ms: u64) -> Evidence {
     Evidence {
-        probe_rtt_ms,
+        probe_rtt_ms: None,
         reported_rtt_ms: (stats.rtt_confidence() > 0.0)
             .then(|| (stats.rtt_ms, stats.rtt_confidence())),
         failure_rate: Some((stats.failure_rate, stats.confidence())),
@@ -224,7 +218,7 @@ impl Published {
     fn at(stats: SpeedStats, now_ms: u64) -> Self {
         Self {
             stats,
-            terms: ReportTerms::of(&evidence(Some(stats.decayed(now_ms)), None, now_ms)),
+            terms: ReportTerms::of(&evidence(&stats.decayed(now_ms), now_ms)),
             terms_ms: now_ms,
         }
     }
@@ -554,7 +548,8 @@ mod tests {
 
     /// The terms a fresh computation gives for `ip` at `now_ms`.
     fn fresh_terms(view: &BucketView, ip: IpAddr, now_ms: u64) -> ReportTerms {
-        ReportTerms::of(&evidence(view.get(ip, now_ms), None, now_ms))
+        let stats = view.get(ip, now_ms).expect("the endpoint was reported");
+        ReportTerms::of(&evidence(&stats, now_ms))
     }
 
     #[test]
