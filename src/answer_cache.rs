@@ -53,7 +53,7 @@ impl ClientNetwork {
 }
 
 /// What an entry was made under; it is good only while all of it still holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Generation {
     /// [`crate::snapshot::Snapshot::generation`].
     pub snapshot: u64,
@@ -74,17 +74,29 @@ struct GeoEntry {
     geo: Arc<Geo>,
 }
 
-struct PlanEntry {
-    generation: Generation,
-    made_ms: u64,
-    plan: Arc<Planned>,
-}
-
 /// A plan with the counter every answer drawn from it counts on: the answer zone and
 /// failover flag are fixed by the plan, so its `httpdns_answers_total` series is too.
+///
+/// The cache keeps it as it is, with what it was made under beside it: one allocation
+/// behind the map's entry, not a stamped entry pointing at the plan (with many domains
+/// each extra hop is a cache miss per request).
 pub struct Planned {
     pub plan: Plan,
     pub answered: metrics::Counter,
+    /// Set by the cache when it keeps the plan.
+    generation: Generation,
+    made_ms: u64,
+}
+
+impl Planned {
+    pub fn new(plan: Plan, answered: metrics::Counter) -> Self {
+        Self {
+            plan,
+            answered,
+            generation: Generation::default(),
+            made_ms: 0,
+        }
+    }
 }
 
 /// The keys are a few integers: FxHash is several times cheaper than SipHash, and
@@ -95,7 +107,7 @@ type KeyHasher = rustc_hash::FxBuildHasher;
 /// The cache itself; owned by the resolver, which alone knows the generation.
 pub struct AnswerCache {
     geos: Cache<ClientNetwork, Arc<GeoEntry>, KeyHasher>,
-    plans: Cache<PlanKey, Arc<PlanEntry>, KeyHasher>,
+    plans: Cache<PlanKey, Arc<Planned>, KeyHasher>,
 }
 
 impl Default for AnswerCache {
@@ -172,7 +184,7 @@ impl AnswerCache {
     }
 
     /// The plan for `domain` and `families` of `client`, made by `decide` when there is
-    /// none still good at `now_ms` under `generation`.
+    /// none still good at `now_ms` under `generation` (`None` when `decide` makes none).
     pub fn plan(
         &self,
         client: ClientNetwork,
@@ -180,31 +192,28 @@ impl AnswerCache {
         families: Families,
         generation: Generation,
         now_ms: u64,
-        decide: impl FnOnce() -> Planned,
-    ) -> Arc<Planned> {
+        decide: impl FnOnce() -> Option<Planned>,
+    ) -> Option<Arc<Planned>> {
         let key = PlanKey {
             client,
             domain,
             families: families as u8,
         };
-        if let Some(entry) = self.plans.get(&key) {
-            if entry.generation == generation
-                && now_ms.saturating_sub(entry.made_ms) < PLAN_MAX_AGE_MS
-                && now_ms >= entry.made_ms
+        if let Some(planned) = self.plans.get(&key) {
+            if planned.generation == generation
+                && now_ms.saturating_sub(planned.made_ms) < PLAN_MAX_AGE_MS
+                && now_ms >= planned.made_ms
             {
-                return Arc::clone(&entry.plan);
+                return Some(planned);
             }
         }
-        let plan = Arc::new(decide());
-        self.plans.insert(
-            key,
-            Arc::new(PlanEntry {
-                generation,
-                made_ms: now_ms,
-                plan: Arc::clone(&plan),
-            }),
-        );
-        plan
+        let planned = Arc::new(Planned {
+            generation,
+            made_ms: now_ms,
+            ..decide()?
+        });
+        self.plans.insert(key, Arc::clone(&planned));
+        Some(planned)
     }
 }
 
@@ -344,13 +353,15 @@ mod tests {
         let made = Cell::new(0);
         let now = 1_000_000;
         let at = |generation: Generation, now_ms: u64, east_down: bool| {
-            cache.plan(net, 0, Families::Both, generation, now_ms, || {
-                made.set(made.get() + 1);
-                Planned {
-                    plan: plan_of(&model, east_down),
-                    answered: metrics::Counter::noop(),
-                }
-            })
+            cache
+                .plan(net, 0, Families::Both, generation, now_ms, || {
+                    made.set(made.get() + 1);
+                    Some(Planned::new(
+                        plan_of(&model, east_down),
+                        metrics::Counter::noop(),
+                    ))
+                })
+                .unwrap()
         };
         let first = Generation {
             snapshot: 1,
@@ -389,6 +400,15 @@ mod tests {
             made.get(),
             6,
             "a clock that went back does not keep a plan forever"
+        );
+        // No plan made: nothing kept, the next request decides again.
+        let none = cache.plan(net, 1, Families::Both, last, now, || None);
+        assert!(none.is_none());
+        at(last, now + 1, false);
+        assert_eq!(
+            made.get(),
+            6,
+            "a decision that made no plan left the others alone"
         );
     }
 }

@@ -223,8 +223,10 @@ impl RequestContext<'_> {
     /// `None` when no configured domain has that name.
     pub fn decide(&self, host: &str, families: Families) -> Option<Decision> {
         let snapshot = self.snapshot;
-        let domain = snapshot.model.domain(host)?;
-        let decide = || {
+        // The id alone keys the cached plan: the domain is read only to decide one.
+        let id = snapshot.model.domain_id(host)?;
+        let domain = || snapshot.model.domain_by_id(id);
+        let decide = |domain: &Domain| {
             let plan = plan_with(
                 snapshot,
                 self.live(),
@@ -239,18 +241,18 @@ impl RequestContext<'_> {
                 plan.answer_zone(),
                 plan.failover,
             );
-            Planned { plan, answered }
+            Planned::new(plan, answered)
         };
         let planned = match &self.resolver.answers {
             Some(answers) => answers.plan(
                 self.client,
-                domain.id,
+                id,
                 families,
                 self.generation,
                 self.now_ms,
-                decide,
-            ),
-            None => Arc::new(decide()),
+                || domain().map(decide),
+            )?,
+            None => Arc::new(decide(domain()?)),
         };
         let decision = planned
             .plan
@@ -263,8 +265,10 @@ impl RequestContext<'_> {
                 .record(&snapshot.model.zone(decision.home).name, self.now_ms);
         }
         if decision.fail_open {
-            metrics::counter!("httpdns_fail_open_answers_total", "domain" => domain.name.to_string()).increment(1);
-            tracing::warn!(domain = %domain.name, "every zone in the chain is down: failing open");
+            let name = domain().map_or("", |domain| &domain.name);
+            metrics::counter!("httpdns_fail_open_answers_total", "domain" => name.to_string())
+                .increment(1);
+            tracing::warn!(domain = %name, "every zone in the chain is down: failing open");
         }
         Some(decision)
     }

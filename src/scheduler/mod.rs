@@ -10,6 +10,8 @@ pub mod ranking;
 
 use std::net::IpAddr;
 
+use smallvec::SmallVec;
+
 use crate::geoip::Geo;
 use crate::model::{Domain, Endpoint, Model, ZoneId};
 
@@ -132,7 +134,9 @@ pub struct Plan {
     pub ttl: u32,
     pub skipped: Vec<(ZoneId, SkipReason)>,
     answer: ranking::TierPlan,
-    fallback: Vec<ranking::TierPlan>,
+    /// Inline for the default of one fallback zone: a cached plan is then one
+    /// allocation, not two to miss on.
+    fallback: SmallVec<[ranking::TierPlan; 1]>,
 }
 
 impl Plan {

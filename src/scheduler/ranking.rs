@@ -5,7 +5,9 @@
 //! tolerance of it form a band, which is ordered by weighted random choice so traffic
 //! spreads by weight instead of piling onto whichever IP measured a hair faster.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use smallvec::SmallVec;
 
 use super::{LiveView, Query, Tier};
 use crate::model::{Endpoint, Model, ZoneId};
@@ -131,43 +133,87 @@ impl ReportTerms {
 ///
 /// Everything here is decided by costs and health, which are the same for every client
 /// of a cache bucket; only the weighted draw inside each band is per request
-/// ([`TierPlan::draw`]), so a cached plan spreads load exactly as a fresh one. Members
+/// ([`TierPlan::draw`]), so a cached plan spreads load exactly as a fresh one. The bands
 /// carry their addresses and weights: a draw reads the plan alone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TierPlan {
     pub zone: ZoneId,
-    v4: Bands,
-    v6: Bands,
+    v4: Bands<Ipv4Addr>,
+    v6: Bands<Ipv6Addr>,
 }
 
 /// Bands of one address family: just enough of them to fill the answer.
 ///
-/// One allocation holding everything a draw reads, so drawing from a cached plan
-/// touches the plan alone, not the model's endpoints (with 100,000 domains, plans and
-/// models fall out of cache and each extra load is a stall).
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Bands {
+/// Laid out for draws from cold plans: with 100,000 domains the plans a request reads
+/// are rarely in cache, and every line a draw touches is a stall (profiled: 8% of the
+/// server's time with 1,000 rotating hosts when each member took 32 bytes). So the band
+/// shapes sit inline, the addresses are packed by family (a band of 32 IPv4 addresses
+/// is two lines) and the running weights, which only bands of unequal weights read,
+/// live apart.
+#[derive(Debug, Clone, PartialEq)]
+struct Bands<A> {
     /// How many addresses the answer takes.
     limit: usize,
-    /// Every band's members, band after band.
-    members: Vec<Member>,
+    /// Each band's size and weighting, best band first.
+    shapes: SmallVec<[BandShape; 2]>,
+    /// Every band's addresses, band after band.
+    addrs: Vec<A>,
+    /// For each address, the weight of its band up to and including it (a weighted
+    /// draw is a binary search here instead of a walk through the band; a member's own
+    /// weight is the difference to the one before). Empty when every band is uniform.
+    running: Vec<u64>,
 }
 
-/// One endpoint of a band, as a draw needs it.
+impl<A> Default for Bands<A> {
+    fn default() -> Self {
+        Self {
+            limit: 0,
+            shapes: SmallVec::new(),
+            addrs: Vec::new(),
+            running: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Member {
-    /// The weight of its band up to and including it: a weighted draw is a binary
-    /// search here instead of a walk through the band, and a member's own weight is
-    /// the difference to the one before.
-    running: u64,
-    ip: IpAddr,
-    /// On a band's first member, how many members the band has (0 on the others).
-    band_len: u32,
-    /// On a band's first member, whether every member has the same (non-zero) weight:
-    /// then a draw is a uniform pick of positions and reads no running weights (the
-    /// common case: weights are rarely set, and a binary search through a large cached
-    /// band touches a cache line per step). `false` on the other members.
+struct BandShape {
+    len: u32,
+    /// Whether every member has the same (non-zero) weight: then a draw is a uniform
+    /// pick of positions and reads no running weights (the common case: weights are
+    /// rarely set).
     uniform: bool,
+}
+
+/// An address as a band of one family stores it.
+trait BandAddress: Copy + Into<IpAddr> {
+    /// `ip` if it is of this family.
+    fn of(ip: IpAddr) -> Option<Self>;
+}
+
+impl BandAddress for Ipv4Addr {
+    fn of(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        }
+    }
+}
+
+impl BandAddress for Ipv6Addr {
+    fn of(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V6(v6) => Some(v6),
+            IpAddr::V4(_) => None,
+        }
+    }
+}
+
+/// Both families in one list, for tests that rank mixed endpoints.
+#[cfg(test)]
+impl BandAddress for IpAddr {
+    fn of(ip: IpAddr) -> Option<Self> {
+        Some(ip)
+    }
 }
 
 impl TierPlan {
@@ -181,22 +227,25 @@ impl TierPlan {
     }
 }
 
-impl Bands {
+impl<A: BandAddress> Bands<A> {
     fn draw(&self, rng: &mut fastrand::Rng) -> Vec<IpAddr> {
-        let mut ordered = Vec::with_capacity(self.limit.min(self.members.len()));
-        let mut rest = self.members.as_slice();
-        while let Some(first) = rest.first() {
+        let mut ordered = Vec::with_capacity(self.limit.min(self.addrs.len()));
+        let mut start = 0;
+        for shape in &self.shapes {
             if ordered.len() >= self.limit {
                 break;
             }
-            let (band, after) = rest.split_at((first.band_len as usize).clamp(1, rest.len()));
+            let end = start + shape.len as usize;
+            let Some(band) = self.addrs.get(start..end) else {
+                break;
+            };
             let count = self.limit - ordered.len();
-            if first.uniform {
+            if shape.uniform {
                 uniform_picks(band, count, rng, &mut ordered);
-            } else {
-                weighted_picks(band, count, rng, &mut ordered);
+            } else if let Some(running) = self.running.get(start..end) {
+                weighted_picks(band, running, count, rng, &mut ordered);
             }
-            rest = after;
+            start = end;
         }
         ordered
     }
@@ -218,28 +267,52 @@ pub fn plan_zone<'m>(
     // The filter hides the count from `extend`: without room made first, the scratch
     // list grows by doubling, a reallocation or three per plan.
     costed.reserve(endpoints.len());
-    let mut family = |v4: bool| -> Bands {
-        costed.clear();
-        costed.extend(
-            endpoints
-                .iter()
-                .filter(|e| e.ip.is_ipv4() == v4 && (!only_up || live.endpoint_up(zone, e)))
-                .map(|e| (e, live.endpoint_cost(e, query.geo).total)),
-        );
-        bands(costed, per_family)
+    let family = Family {
+        endpoints,
+        live,
+        zone,
+        query,
+        per_family,
+        only_up,
     };
     TierPlan {
         zone,
         v4: if query.families.v4() {
-            family(true)
+            family.bands(costed)
         } else {
             Bands::default()
         },
         v6: if query.families.v6() {
-            family(false)
+            family.bands(costed)
         } else {
             Bands::default()
         },
+    }
+}
+
+/// What ranking one family of a zone's endpoints needs.
+struct Family<'m, 'q, L> {
+    endpoints: &'m [Endpoint],
+    live: &'q L,
+    zone: ZoneId,
+    query: &'q Query<'q>,
+    per_family: usize,
+    only_up: bool,
+}
+
+impl<'m, L: LiveView> Family<'m, '_, L> {
+    /// The bands of the endpoints of address type `A`.
+    fn bands<A: BandAddress>(&self, costed: &mut Vec<(&'m Endpoint, f64)>) -> Bands<A> {
+        costed.clear();
+        costed.extend(
+            self.endpoints
+                .iter()
+                .filter(|e| {
+                    A::of(e.ip).is_some() && (!self.only_up || self.live.endpoint_up(self.zone, e))
+                })
+                .map(|e| (e, self.live.endpoint_cost(e, self.query.geo).total)),
+        );
+        bands(costed, self.per_family)
     }
 }
 
@@ -247,14 +320,14 @@ pub fn plan_zone<'m>(
 ///
 /// Each band is found with one pass (no sort of the whole zone), and bands past what
 /// the answer can use are never formed.
-fn bands(costed: &mut [(&Endpoint, f64)], limit: usize) -> Bands {
+fn bands<A: BandAddress>(costed: &mut [(&Endpoint, f64)], limit: usize) -> Bands<A> {
     let mut bands = Bands {
         limit,
-        members: Vec::new(),
+        ..Bands::default()
     };
     let wanted = limit.min(costed.len());
     let mut rest = costed;
-    while !rest.is_empty() && bands.members.len() < limit {
+    while !rest.is_empty() && bands.addrs.len() < limit {
         let best = rest
             .iter()
             .map(|(_, cost)| *cost)
@@ -270,27 +343,43 @@ fn bands(costed: &mut [(&Endpoint, f64)], limit: usize) -> Bands {
             }
         }
         let (band, after) = rest.split_at_mut(band_len.max(1));
-        if bands.members.capacity() == 0 {
+        rest = after;
+        if bands.addrs.capacity() == 0 {
             // Sized once for the first band or the answer, whichever is wider: grown
             // from empty, the list is reallocated band by band. Not the whole zone:
             // cached plans keep this list.
-            bands.members = Vec::with_capacity(band.len().max(wanted));
+            bands.addrs = Vec::with_capacity(band.len().max(wanted));
         }
-        let mut running = 0;
-        let first = bands.members.len();
-        bands.members.extend(band.iter().map(|(endpoint, _)| {
-            running += u64::from(endpoint.weight);
-            Member {
-                running,
-                ip: endpoint.ip,
-                band_len: 0,
-                uniform: false,
-            }
-        }));
         let weight = band[0].0.weight;
-        bands.members[first].band_len = u32::try_from(band.len()).unwrap_or(u32::MAX);
-        bands.members[first].uniform = weight > 0 && band.iter().all(|(e, _)| e.weight == weight);
-        rest = after;
+        let uniform = weight > 0 && band.iter().all(|(e, _)| e.weight == weight);
+        let first = bands.addrs.len();
+        // Running weights exist from the first band that needs them on, with room
+        // (never read) for the uniform bands before it, so positions line up.
+        let weighed = !uniform || !bands.running.is_empty();
+        if weighed {
+            bands.running.resize(first, 0);
+        }
+        bands
+            .addrs
+            .extend(band.iter().filter_map(|(endpoint, _)| A::of(endpoint.ip)));
+        if weighed {
+            let mut running = 0;
+            bands.running.extend(
+                band.iter()
+                    .filter(|(endpoint, _)| A::of(endpoint.ip).is_some())
+                    .map(|(endpoint, _)| {
+                        running += u64::from(endpoint.weight);
+                        running
+                    }),
+            );
+        }
+        let len = bands.addrs.len() - first;
+        if len > 0 {
+            bands.shapes.push(BandShape {
+                len: u32::try_from(len).unwrap_or(u32::MAX),
+                uniform,
+            });
+        }
     }
     bands
 }
@@ -304,7 +393,7 @@ fn order(
     rng: &mut fastrand::Rng,
 ) -> Vec<IpAddr> {
     let mut costed: Vec<(&Endpoint, f64)> = endpoints.iter().zip(costs.iter().copied()).collect();
-    bands(&mut costed, limit).draw(rng)
+    bands::<IpAddr>(&mut costed, limit).draw(rng)
 }
 
 /// Positions of a band already drawn, one bit each: bands up to 256 need no allocation,
@@ -358,7 +447,12 @@ impl Drawn {
 /// members are read. A draw is the `k`-th free position, `k` uniform among those left;
 /// in a band over 64 members, when few are wanted, a draw that lands on a taken
 /// position is drawn again instead (exactly a uniform draw among the rest).
-fn uniform_picks(band: &[Member], count: usize, rng: &mut fastrand::Rng, out: &mut Vec<IpAddr>) {
+fn uniform_picks<A: BandAddress>(
+    band: &[A],
+    count: usize,
+    rng: &mut fastrand::Rng,
+    out: &mut Vec<IpAddr>,
+) {
     let wanted = count.min(band.len());
     if band.len() <= 64 {
         // Most bands: the free positions are the set bits of one word, and a draw is
@@ -371,7 +465,7 @@ fn uniform_picks(band: &[Member], count: usize, rng: &mut fastrand::Rng, out: &m
             }
             let position = rest.trailing_zeros() as usize;
             free &= !(1 << position);
-            out.push(band[position].ip);
+            out.push(band[position].into());
         }
         return;
     }
@@ -393,7 +487,7 @@ fn uniform_picks(band: &[Member], count: usize, rng: &mut fastrand::Rng, out: &m
                 .unwrap_or(0)
         };
         drawn.insert(position);
-        out.push(band[position].ip);
+        out.push(band[position].into());
     }
 }
 
@@ -408,13 +502,16 @@ fn uniform_picks(band: &[Member], count: usize, rng: &mut fastrand::Rng, out: &m
 /// is exactly a draw among those not yet taken, weighted the same. When that keeps
 /// missing (most of the weight already taken) or the band is small, a draw walks the
 /// members not yet taken instead.
-fn weighted_picks(band: &[Member], count: usize, rng: &mut fastrand::Rng, out: &mut Vec<IpAddr>) {
-    let band_total = band.last().map_or(0, |m| m.running);
+fn weighted_picks<A: BandAddress>(
+    band: &[A],
+    running: &[u64],
+    count: usize,
+    rng: &mut fastrand::Rng,
+    out: &mut Vec<IpAddr>,
+) {
+    let band_total = running.last().copied().unwrap_or(0);
     let weight = |position: usize| {
-        band[position].running
-            - position
-                .checked_sub(1)
-                .map_or(0, |before| band[before].running)
+        running[position] - position.checked_sub(1).map_or(0, |before| running[before])
     };
     let mut total = band_total;
     let mut drawn = Drawn::new(band.len());
@@ -428,7 +525,7 @@ fn weighted_picks(band: &[Member], count: usize, rng: &mut fastrand::Rng, out: &
     while taken < wanted {
         let position = if misses_left > 0 && total > 0 {
             let draw = rng.u64(0..band_total);
-            let position = band.partition_point(|member| member.running <= draw);
+            let position = running.partition_point(|&below| below <= draw);
             if drawn.contains(position) {
                 misses_left -= 1;
                 continue;
@@ -456,7 +553,7 @@ fn weighted_picks(band: &[Member], count: usize, rng: &mut fastrand::Rng, out: &
         };
         drawn.insert(position);
         total = total.saturating_sub(weight(position));
-        out.push(band[position].ip);
+        out.push(band[position].into());
         taken += 1;
     }
 }
@@ -674,17 +771,97 @@ mod tests {
     }
 
     #[test]
+    fn uniform_and_weighted_bands_side_by_side_draw_by_their_own_weights() {
+        // Running weights start at the first band of unequal weights; the uniform bands
+        // around it must not shift which weight belongs to which address.
+        let rounds = 20_000;
+        for weighted_first in [false, true] {
+            let uniform: Vec<Endpoint> = (0..3)
+                .map(|i| endpoint(&format!("192.0.2.{i}"), 5))
+                .collect();
+            let weighted: Vec<Endpoint> = (0..4)
+                .map(|i| endpoint(&format!("198.51.100.{i}"), if i == 3 { 97 } else { 1 }))
+                .collect();
+            let tail: Vec<Endpoint> = (0..2)
+                .map(|i| endpoint(&format!("203.0.113.{i}"), 5))
+                .collect();
+            let (first, second) = if weighted_first {
+                (&weighted, &uniform)
+            } else {
+                (&uniform, &weighted)
+            };
+            let mut costed: Vec<(&Endpoint, f64)> = first
+                .iter()
+                .map(|e| (e, 0.0))
+                .chain(second.iter().map(|e| (e, 100.0)))
+                .chain(tail.iter().map(|e| (e, 1000.0)))
+                .collect();
+            let plan = bands::<Ipv4Addr>(&mut costed, 9);
+            let shapes: Vec<(u32, bool)> = plan.shapes.iter().map(|s| (s.len, s.uniform)).collect();
+            let expected_shapes = if weighted_first {
+                [(4, false), (3, true), (2, true)]
+            } else {
+                [(3, true), (4, false), (2, true)]
+            };
+            assert_eq!(shapes, expected_shapes);
+            assert_eq!(
+                plan.running.len(),
+                plan.addrs.len(),
+                "aligned with the addresses"
+            );
+
+            let weighted_at = if weighted_first { 0 } else { 3 };
+            let heavy = weighted[3].ip;
+            let mut rng = fastrand::Rng::with_seed(17);
+            let mut heavy_first = 0;
+            for _ in 0..rounds {
+                let ordered = plan.draw(&mut rng);
+                assert_eq!(ordered.len(), 9);
+                let band_of = |ip: &IpAddr| {
+                    if weighted.iter().any(|e| e.ip == *ip) {
+                        1
+                    } else if uniform.iter().any(|e| e.ip == *ip) {
+                        2
+                    } else {
+                        3
+                    }
+                };
+                let bands: Vec<u8> = ordered.iter().map(band_of).collect();
+                let mut expected = vec![1u8; 4];
+                if weighted_first {
+                    expected.extend([2, 2, 2]);
+                } else {
+                    expected.splice(0..0, [2, 2, 2]);
+                }
+                expected.extend([3, 3]);
+                assert_eq!(bands, expected, "{ordered:?}");
+                heavy_first += usize::from(ordered[weighted_at] == heavy);
+            }
+            // P(heavy first in its band) = 97/100.
+            let share = heavy_first as f64 / rounds as f64;
+            assert!(
+                (share - 0.97).abs() < 0.01,
+                "weighted first {weighted_first}: {share}"
+            );
+        }
+    }
+
+    #[test]
     fn equal_weights_are_marked_uniform_and_drawn_uniformly() {
         let equal: Vec<Endpoint> = (0..40)
             .map(|i| endpoint(&format!("192.0.2.{i}"), 7))
             .collect();
         let mut costed: Vec<(&Endpoint, f64)> = equal.iter().map(|e| (e, 1.0)).collect();
-        let plan = bands(&mut costed, 4);
-        assert!(plan.members[0].uniform, "one weight throughout: uniform");
+        let plan = bands::<Ipv4Addr>(&mut costed, 4);
+        assert!(plan.shapes[0].uniform, "one weight throughout: uniform");
+        assert!(
+            plan.running.is_empty(),
+            "uniform bands keep no running weights"
+        );
         let mut uneven = equal.clone();
         uneven[39].weight = 8;
         let mut costed: Vec<(&Endpoint, f64)> = uneven.iter().map(|e| (e, 1.0)).collect();
-        assert!(!bands(&mut costed, 4).members[0].uniform);
+        assert!(!bands::<Ipv4Addr>(&mut costed, 4).shapes[0].uniform);
 
         // Bands of one word (free positions as bits), few of a band past a word
         // (redraws on a taken position) and most of one (walking the free positions):
