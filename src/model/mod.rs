@@ -246,7 +246,7 @@ impl Model {
 
     /// Looks a domain up by its normalised name (lower case, no trailing dot).
     pub fn domain(&self, name: &str) -> Option<&Domain> {
-        self.domain_id(name).map(|id| &self.domains[id])
+        self.domain_id(name).and_then(|id| self.domain_by_id(id))
     }
 
     /// The [`Domain::id`] of a normalised name, without reading the domain.
