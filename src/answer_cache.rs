@@ -11,6 +11,15 @@
 //! hits does no geo decode, no rule walk and no ranking; it only draws the weighted
 //! order inside each band, so load still spreads by weight exactly as without the cache.
 //!
+//! Two things keep the cached path's memory small when many domains are asked for in
+//! turn (1,000 rotating hosts over 100,000 domains in the scale bench, where every line
+//! a request touches competes with the kernel's socket buffers for the core's cache):
+//! plans hold their zone tiers by reference and the cache keeps one copy of each
+//! distinct tier ([`Plan::share_tiers`]: every domain a zone serves to one client ranks
+//! its endpoints the same), and each thread keeps the plans it answered from lately by
+//! the host's name (`RecentPlans`), so a repeated question reads neither the domain
+//! table nor moka.
+//!
 //! An entry is good while the snapshot (model, IP database, limits), the epoch (drains,
 //! disables, health transitions, reloads) and the speed table's revision (every
 //! accepted report) are the ones it was made under, and for at most
@@ -20,12 +29,13 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use moka::sync::Cache;
 
 use crate::geoip::Geo;
 use crate::model::network_of;
-use crate::scheduler::{Families, Plan};
+use crate::scheduler::{Families, Plan, TierPlan};
 
 /// How long a plan may be served without being decided again (ms): answers follow probe
 /// RTTs, drain ramps and success recency at least this often.
@@ -106,9 +116,18 @@ type KeyHasher = rustc_hash::FxBuildHasher;
 
 /// The cache itself; owned by the resolver, which alone knows the generation.
 pub struct AnswerCache {
+    /// Tells this cache's plans from another's in [`RecentPlans`] (tests and benches
+    /// make several caches on one thread).
+    id: u64,
     geos: Cache<ClientNetwork, Arc<GeoEntry>, KeyHasher>,
     plans: Cache<PlanKey, Arc<Planned>, KeyHasher>,
+    /// One of each distinct tier the plans hold ([`Plan::share_tiers`]).
+    tiers: Cache<SharedTier, Arc<TierPlan>, KeyHasher>,
 }
+
+/// A tier as the key of its shared copy: equal by content.
+#[derive(PartialEq, Eq, Hash)]
+struct SharedTier(Arc<TierPlan>);
 
 impl Default for AnswerCache {
     fn default() -> Self {
@@ -123,11 +142,16 @@ impl AnswerCache {
     }
 
     pub fn new(max_client_networks: u64, max_plans: u64) -> Self {
+        static IDS: AtomicU64 = AtomicU64::new(1);
         Self {
+            id: IDS.fetch_add(1, Ordering::Relaxed),
             geos: Cache::builder()
                 .max_capacity(max_client_networks)
                 .build_with_hasher(KeyHasher::default()),
             plans: Cache::builder()
+                .max_capacity(max_plans)
+                .build_with_hasher(KeyHasher::default()),
+            tiers: Cache::builder()
                 .max_capacity(max_plans)
                 .build_with_hasher(KeyHasher::default()),
         }
@@ -183,37 +207,192 @@ impl AnswerCache {
         (client, self.geo(client, snapshot, lookup))
     }
 
-    /// The plan for `domain` and `families` of `client`, made by `decide` when there is
-    /// none still good at `now_ms` under `generation` (`None` when `decide` makes none).
+    /// The plan for `host` and `families` of `client`, made by `decide` when there is
+    /// none still good at `now_ms` under `generation`. `domain_id` finds the host's
+    /// domain (`None`: no such domain, no plan) and is asked only when this thread's
+    /// `RecentPlans` has no good plan for the host; `decide` gets the id and may make
+    /// no plan either.
+    #[allow(clippy::too_many_arguments)]
     pub fn plan(
         &self,
         client: ClientNetwork,
-        domain: usize,
+        host: &str,
         families: Families,
         generation: Generation,
         now_ms: u64,
-        decide: impl FnOnce() -> Option<Planned>,
+        domain_id: impl FnOnce() -> Option<usize>,
+        decide: impl FnOnce(usize) -> Option<Planned>,
     ) -> Option<Arc<Planned>> {
+        let recent = RecentKey {
+            cache: self.id,
+            client,
+            families: families as u8,
+            host: host.as_bytes(),
+        };
+        if let Some(planned) = recent.find() {
+            if planned.is_good(generation, now_ms) {
+                return Some(planned);
+            }
+        }
+        let domain = domain_id()?;
         let key = PlanKey {
             client,
             domain,
             families: families as u8,
         };
         if let Some(planned) = self.plans.get(&key) {
-            if planned.generation == generation
-                && now_ms.saturating_sub(planned.made_ms) < PLAN_MAX_AGE_MS
-                && now_ms >= planned.made_ms
-            {
+            if planned.is_good(generation, now_ms) {
+                recent.keep(&planned);
                 return Some(planned);
             }
         }
+        let mut planned = decide(domain)?;
+        planned.plan.share_tiers(|tier| {
+            self.tiers
+                .get_with(SharedTier(Arc::clone(&tier)), move || tier)
+        });
         let planned = Arc::new(Planned {
             generation,
             made_ms: now_ms,
-            ..decide()?
+            ..planned
         });
         self.plans.insert(key, Arc::clone(&planned));
+        recent.keep(&planned);
         Some(planned)
+    }
+}
+
+impl Planned {
+    /// Made under `generation` and young enough at `now_ms` (a clock that went back
+    /// counts as too old, so no plan is kept forever).
+    fn is_good(&self, generation: Generation, now_ms: u64) -> bool {
+        self.generation == generation
+            && now_ms >= self.made_ms
+            && now_ms - self.made_ms < PLAN_MAX_AGE_MS
+    }
+}
+
+/// Sets of [`RecentPlans`] per thread (two plans each): 4,096 plans, 512 KiB.
+const RECENT_SETS: usize = 2048;
+/// Longer host names are not kept in [`RecentPlans`] (they take the shared cache's path).
+const RECENT_HOST_BYTES: usize = 92;
+
+/// Plans this thread answered from lately, found by the host's name as the request
+/// spells it.
+///
+/// In front of the shared map, not instead of it: a hit here reads one 128-byte slot
+/// (two adjacent lines) and the plan, where the shared path hashes the name into the
+/// 100,000-domain table, follows its key to compare it, then looks the plan up in
+/// moka, whose every read also touches its entry's access stamp, a read buffer and, on
+/// housekeeping, its frequency sketch: with 1,000 hosts in rotation those are a dozen
+/// cold lines per request (perf, BENCH.md). Per thread, so it takes no lock and no
+/// atomic beyond the plan's reference count. A slot is used only for the cache that
+/// filled it (`cache`), its client network, families and exact host bytes, and its
+/// plan only while [`Planned::is_good`]: everything the shared map would check.
+/// Bounded (two ways per set, the newer plan in front); a plan pushed out or gone
+/// stale is simply found in the shared map again, and a stale one is dropped when its
+/// slot is next filled.
+struct RecentPlans {
+    sets: Vec<[RecentSlot; 2]>,
+}
+
+#[derive(Clone)]
+#[repr(align(64))]
+struct RecentSlot {
+    planned: Option<Arc<Planned>>,
+    /// [`AnswerCache::id`]; 0 for an empty slot (ids start at 1).
+    cache: u64,
+    client: Option<ClientNetwork>,
+    families: u8,
+    len: u8,
+    host: [u8; RECENT_HOST_BYTES],
+}
+
+impl Default for RecentSlot {
+    fn default() -> Self {
+        Self {
+            planned: None,
+            cache: 0,
+            client: None,
+            families: 0,
+            len: 0,
+            host: [0; RECENT_HOST_BYTES],
+        }
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<RecentSlot>() == 128);
+
+thread_local! {
+    static RECENT: std::cell::RefCell<RecentPlans> =
+        const { std::cell::RefCell::new(RecentPlans { sets: Vec::new() }) };
+}
+
+/// What a [`RecentSlot`] must hold to answer a request.
+struct RecentKey<'h> {
+    cache: u64,
+    client: ClientNetwork,
+    families: u8,
+    host: &'h [u8],
+}
+
+impl RecentKey<'_> {
+    fn set(&self) -> usize {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut hasher = KeyHasher::default().build_hasher();
+        hasher.write(self.host);
+        self.client.hash(&mut hasher);
+        hasher.write_u8(self.families);
+        // The top bits: FxHash's low bits mix poorly.
+        (hasher.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % RECENT_SETS
+    }
+
+    fn is_held_by(&self, slot: &RecentSlot) -> bool {
+        slot.cache == self.cache
+            && slot.families == self.families
+            && slot.client == Some(self.client)
+            && usize::from(slot.len) == self.host.len()
+            && slot.host[..self.host.len()] == *self.host
+    }
+
+    /// The plan this thread kept for the key, good or not.
+    fn find(&self) -> Option<Arc<Planned>> {
+        if self.host.len() > RECENT_HOST_BYTES {
+            return None;
+        }
+        RECENT.with_borrow(|recent| {
+            let set = recent.sets.get(self.set())?;
+            set.iter()
+                .find(|slot| self.is_held_by(slot))
+                .and_then(|slot| slot.planned.clone())
+        })
+    }
+
+    /// Keeps `planned` for the key in front of its set, the set's other plan behind
+    /// it (a stale plan of the same key is replaced in place).
+    fn keep(&self, planned: &Arc<Planned>) {
+        let Ok(len) = u8::try_from(self.host.len()) else {
+            return;
+        };
+        if self.host.len() > RECENT_HOST_BYTES {
+            return;
+        }
+        RECENT.with_borrow_mut(|recent| {
+            if recent.sets.is_empty() {
+                recent.sets = vec![Default::default(); RECENT_SETS];
+            }
+            let set = &mut recent.sets[self.set()];
+            if !self.is_held_by(&set[0]) {
+                set.swap(0, 1);
+            }
+            let slot = &mut set[0];
+            slot.planned = Some(Arc::clone(planned));
+            slot.cache = self.cache;
+            slot.client = Some(self.client);
+            slot.families = self.families;
+            slot.len = len;
+            slot.host[..self.host.len()].copy_from_slice(self.host);
+        });
     }
 }
 
@@ -307,7 +486,7 @@ mod tests {
         assert_eq!(walks.get(), 5);
     }
 
-    fn plan_of(model: &crate::model::Model, east_down: bool) -> Plan {
+    fn plan_of(model: &crate::model::Model, host: &str, east_down: bool) -> Plan {
         struct Live(bool);
         impl crate::scheduler::LiveView for Live {
             fn endpoint_up(&self, _: crate::model::ZoneId, e: &crate::model::Endpoint) -> bool {
@@ -316,7 +495,7 @@ mod tests {
         }
         let geo = Geo::default();
         let query = crate::scheduler::Query {
-            domain: model.domain("api.example.com").unwrap(),
+            domain: model.domain(host).unwrap(),
             geo: &geo,
             client_ip: ip("192.0.2.200"),
             families: Families::Both,
@@ -330,8 +509,8 @@ mod tests {
         crate::scheduler::plan(model, &Live(east_down), &query, &limits)
     }
 
-    #[test]
-    fn a_plan_is_kept_while_its_generation_holds_and_for_at_most_its_age() {
+    /// api and img are served by east failing over to west; solo by west alone.
+    fn model() -> crate::model::Model {
         let zones = r#"
             [[zone]]
             name = "east"
@@ -339,35 +518,62 @@ mod tests {
             failover = ["west"]
             [[zone]]
             name = "west"
-            endpoints = ["203.0.113.1"]
+            endpoints = ["203.0.113.1", "203.0.113.2"]
             [[domain]]
             name = "api.example.com"
             ttl = 60
             zones = ["east", "west"]
             default_zone = "east"
+            [[domain]]
+            name = "img.example.com"
+            ttl = 300
+            zones = ["east", "west"]
+            default_zone = "east"
+            [[domain]]
+            name = "solo.example.com"
+            ttl = 60
+            zones = ["west"]
+            default_zone = "west"
         "#;
         let file = crate::config::zones::parse(zones, std::path::Path::new("z.toml")).unwrap();
-        let model = crate::model::Model::compile(&[file]).unwrap();
+        crate::model::Model::compile(&[file]).unwrap()
+    }
+
+    const GENERATION: Generation = Generation {
+        snapshot: 1,
+        epoch: 10,
+        speed: 0,
+    };
+    const NOW: u64 = 1_000_000;
+
+    #[test]
+    fn a_plan_is_kept_while_its_generation_holds_and_for_at_most_its_age() {
+        let model = model();
         let cache = AnswerCache::new(10, 10);
         let net = ClientNetwork::of(ip("192.0.2.200"), 24);
         let made = Cell::new(0);
-        let now = 1_000_000;
+        let now = NOW;
+        let host = "api.example.com";
         let at = |generation: Generation, now_ms: u64, east_down: bool| {
             cache
-                .plan(net, 0, Families::Both, generation, now_ms, || {
-                    made.set(made.get() + 1);
-                    Some(Planned::new(
-                        plan_of(&model, east_down),
-                        metrics::Counter::noop(),
-                    ))
-                })
+                .plan(
+                    net,
+                    host,
+                    Families::Both,
+                    generation,
+                    now_ms,
+                    || model.domain_id(host),
+                    |_| {
+                        made.set(made.get() + 1);
+                        Some(Planned::new(
+                            plan_of(&model, host, east_down),
+                            metrics::Counter::noop(),
+                        ))
+                    },
+                )
                 .unwrap()
         };
-        let first = Generation {
-            snapshot: 1,
-            epoch: 10,
-            speed: 0,
-        };
+        let first = GENERATION;
         assert_eq!(at(first, now, false).plan.answer_zone(), 0);
         at(first, now + PLAN_MAX_AGE_MS - 1, true);
         assert_eq!(made.get(), 1, "same generation, young plan: kept");
@@ -401,8 +607,26 @@ mod tests {
             6,
             "a clock that went back does not keep a plan forever"
         );
-        // No plan made: nothing kept, the next request decides again.
-        let none = cache.plan(net, 1, Families::Both, last, now, || None);
+        // No such domain, or no plan made: nothing kept, the next request decides again.
+        let unknown = cache.plan(
+            net,
+            "nope.example.com",
+            Families::Both,
+            last,
+            now,
+            || None,
+            |_| unreachable!("no domain, nothing to decide"),
+        );
+        assert!(unknown.is_none());
+        let none = cache.plan(
+            net,
+            "img.example.com",
+            Families::Both,
+            last,
+            now,
+            || model.domain_id("img.example.com"),
+            |_| None,
+        );
         assert!(none.is_none());
         at(last, now + 1, false);
         assert_eq!(
@@ -410,5 +634,176 @@ mod tests {
             6,
             "a decision that made no plan left the others alone"
         );
+    }
+
+    #[test]
+    fn a_thread_finds_its_recent_plans_by_name_without_the_domain_table() {
+        let model = model();
+        let (lookups, made) = (AtomicU64::new(0), AtomicU64::new(0));
+        let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let ask = |cache: &AnswerCache, net: ClientNetwork, host: &str, families: Families| {
+            cache
+                .plan(
+                    net,
+                    host,
+                    families,
+                    GENERATION,
+                    NOW,
+                    || {
+                        lookups.fetch_add(1, Ordering::Relaxed);
+                        model.domain_id(host)
+                    },
+                    |_| {
+                        made.fetch_add(1, Ordering::Relaxed);
+                        Some(Planned::new(
+                            plan_of(&model, host, false),
+                            metrics::Counter::noop(),
+                        ))
+                    },
+                )
+                .unwrap()
+        };
+        let (cache, other_cache) = (AnswerCache::new(10, 100), AnswerCache::new(10, 100));
+        let net = ClientNetwork::of(ip("192.0.2.200"), 24);
+        let first = ask(&cache, net, "api.example.com", Families::Both);
+        let again = ask(&cache, net, "api.example.com", Families::Both);
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(
+            (count(&lookups), count(&made)),
+            (1, 1),
+            "found by name alone"
+        );
+        // Each part of the key is its own plan: families, client network, host, cache.
+        let others = [
+            ask(&cache, net, "api.example.com", Families::V4),
+            ask(
+                &cache,
+                ClientNetwork::of(ip("192.0.3.200"), 24),
+                "api.example.com",
+                Families::Both,
+            ),
+            ask(&cache, net, "img.example.com", Families::Both),
+            ask(&other_cache, net, "api.example.com", Families::Both),
+        ];
+        assert_eq!(count(&made), 5);
+        for other in &others {
+            assert!(!Arc::ptr_eq(&first, other));
+        }
+        assert!(Arc::ptr_eq(
+            &first,
+            &ask(&cache, net, "api.example.com", Families::Both)
+        ));
+        assert_eq!(count(&lookups), 5, "each found by name once made");
+        // Another thread has its own recent plans: it finds the shared plan by the
+        // domain table.
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let elsewhere = ask(&cache, net, "api.example.com", Families::Both);
+                assert!(Arc::ptr_eq(&first, &elsewhere));
+            });
+        });
+        assert_eq!((count(&lookups), count(&made)), (6, 5));
+    }
+
+    #[test]
+    fn recent_plans_never_answer_for_another_host_however_many_collide() {
+        let model = model();
+        let cache = AnswerCache::new(10, 100_000);
+        let net = ClientNetwork::of(ip("192.0.2.200"), 24);
+        // Twice as many hosts as the thread keeps, names that are prefixes of each
+        // other, and names as long as a slot holds and one byte longer.
+        let mut hosts: Vec<String> = (0..2 * RECENT_SETS * 2)
+            .map(|i| format!("h{i}.example.com"))
+            .collect();
+        hosts.extend(["h1.example.co".to_string(), "h1.example.comm".to_string()]);
+        hosts.push(format!(
+            "{}.example.com",
+            "a".repeat(RECENT_HOST_BYTES - 12)
+        ));
+        hosts.push(format!(
+            "{}.example.com",
+            "a".repeat(RECENT_HOST_BYTES - 11)
+        ));
+        assert_eq!(hosts[hosts.len() - 2].len(), RECENT_HOST_BYTES);
+        let made = Cell::new(0);
+        let ask = |id: usize| {
+            cache
+                .plan(
+                    net,
+                    &hosts[id],
+                    Families::Both,
+                    GENERATION,
+                    NOW,
+                    || Some(id),
+                    |_| {
+                        made.set(made.get() + 1);
+                        Some(Planned::new(
+                            plan_of(&model, "api.example.com", false),
+                            metrics::Counter::noop(),
+                        ))
+                    },
+                )
+                .unwrap()
+        };
+        let plans: Vec<_> = (0..hosts.len()).map(ask).collect();
+        assert_eq!(made.get(), hosts.len());
+        // Backwards, then every third: plans pushed out of the thread's sets come from
+        // the shared map, the others from the sets; each host gets its own.
+        let order = (0..hosts.len()).rev().chain((0..hosts.len()).step_by(3));
+        for id in order {
+            assert!(Arc::ptr_eq(&plans[id], &ask(id)), "{}", hosts[id]);
+        }
+        assert_eq!(made.get(), hosts.len(), "nothing decided again");
+    }
+
+    #[test]
+    fn plans_of_domains_served_by_the_same_zones_share_their_tiers() {
+        let model = model();
+        let cache = AnswerCache::new(10, 100);
+        let net = ClientNetwork::of(ip("192.0.2.200"), 24);
+        let ask = |host: &str, generation: Generation| {
+            cache
+                .plan(
+                    net,
+                    host,
+                    Families::Both,
+                    generation,
+                    NOW,
+                    || model.domain_id(host),
+                    |_| {
+                        Some(Planned::new(
+                            plan_of(&model, host, false),
+                            metrics::Counter::noop(),
+                        ))
+                    },
+                )
+                .unwrap()
+        };
+        let api = ask("api.example.com", GENERATION);
+        let img = ask("img.example.com", GENERATION);
+        let solo = ask("solo.example.com", GENERATION);
+        let (api_tiers, img_tiers) = (api.plan.tiers(), img.plan.tiers());
+        assert_eq!(api_tiers.len(), 2, "east, then west as fallback");
+        assert_ne!(
+            api.plan.ttl, img.plan.ttl,
+            "the plans differ, their tiers do not"
+        );
+        for (a, i) in api_tiers.iter().zip(&img_tiers) {
+            assert!(Arc::ptr_eq(a, i));
+        }
+        // West answering solo takes two addresses, as west's fallback tier one: equal
+        // only by content, never by zone alone.
+        assert_eq!(solo.plan.tiers()[0].zone, api_tiers[1].zone);
+        assert!(!Arc::ptr_eq(&solo.plan.tiers()[0], &api_tiers[1]));
+        // A plan made again under a new generation reads the same tiers.
+        let newer = ask(
+            "api.example.com",
+            Generation {
+                epoch: 11,
+                ..GENERATION
+            },
+        );
+        assert!(!Arc::ptr_eq(&api, &newer));
+        assert!(Arc::ptr_eq(&api_tiers[0], &newer.plan.tiers()[0]));
     }
 }

@@ -223,9 +223,7 @@ impl RequestContext<'_> {
     /// `None` when no configured domain has that name.
     pub fn decide(&self, host: &str, families: Families) -> Option<Decision> {
         let snapshot = self.snapshot;
-        // The id alone keys the cached plan: the domain is read only to decide one.
-        let id = snapshot.model.domain_id(host)?;
-        let domain = || snapshot.model.domain_by_id(id);
+        let model = &snapshot.model;
         let decide = |domain: &Domain| {
             let plan = plan_with(
                 snapshot,
@@ -235,24 +233,25 @@ impl RequestContext<'_> {
                 self.client_ip,
                 families,
             );
-            let answered = snapshot.answer_counters.handle(
-                &snapshot.model,
-                domain,
-                plan.answer_zone(),
-                plan.failover,
-            );
+            let answered =
+                snapshot
+                    .answer_counters
+                    .handle(model, domain, plan.answer_zone(), plan.failover);
             Planned::new(plan, answered)
         };
         let planned = match &self.resolver.answers {
+            // The cache finds the domain only when it has no plan for the name: the
+            // domain is read only to decide one.
             Some(answers) => answers.plan(
                 self.client,
-                id,
+                host,
                 families,
                 self.generation,
                 self.now_ms,
-                || domain().map(decide),
+                || model.domain_id(host),
+                |id| model.domain_by_id(id).map(decide),
             )?,
-            None => Arc::new(decide(domain()?)),
+            None => Arc::new(decide(model.domain(host)?)),
         };
         let decision = planned
             .plan
@@ -262,13 +261,13 @@ impl RequestContext<'_> {
             self.resolver
                 .live
                 .failovers
-                .record(&snapshot.model.zone(decision.home).name, self.now_ms);
+                .record(&model.zone(decision.home).name, self.now_ms);
         }
         if decision.fail_open {
-            let name = domain().map_or("", |domain| &domain.name);
-            metrics::counter!("httpdns_fail_open_answers_total", "domain" => name.to_string())
+            // The domain's name: domains are found by their exact normalised name.
+            metrics::counter!("httpdns_fail_open_answers_total", "domain" => host.to_string())
                 .increment(1);
-            tracing::warn!(domain = %name, "every zone in the chain is down: failing open");
+            tracing::warn!(domain = %host, "every zone in the chain is down: failing open");
         }
         Some(decision)
     }

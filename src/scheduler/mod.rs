@@ -9,8 +9,11 @@
 pub mod ranking;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use smallvec::SmallVec;
+
+pub use ranking::TierPlan;
 
 use crate::geoip::Geo;
 use crate::model::{Domain, Endpoint, Model, ZoneId};
@@ -133,10 +136,12 @@ pub struct Plan {
     pub fail_open: bool,
     pub ttl: u32,
     pub skipped: Vec<(ZoneId, SkipReason)>,
-    answer: ranking::TierPlan,
-    /// Inline for the default of one fallback zone: a cached plan is then one
-    /// allocation, not two to miss on.
-    fallback: SmallVec<[ranking::TierPlan; 1]>,
+    /// Shared: a zone's tier is the same for every domain it serves to one client (the
+    /// answer cache hands every equal tier out once, [`Plan::share_tiers`]), so plans
+    /// of many domains read the same few tiers.
+    answer: Arc<ranking::TierPlan>,
+    /// Inline for the default of one fallback zone.
+    fallback: SmallVec<[Arc<ranking::TierPlan>; 1]>,
 }
 
 impl Plan {
@@ -157,6 +162,26 @@ impl Plan {
             ttl: self.ttl,
             fallback: self.fallback.iter().map(|tier| tier.draw(rng)).collect(),
             skipped: self.skipped.clone(),
+        }
+    }
+
+    /// The answer's tier, then each fallback tier.
+    pub fn tiers(&self) -> Vec<Arc<TierPlan>> {
+        std::iter::once(&self.answer)
+            .chain(&self.fallback)
+            .cloned()
+            .collect()
+    }
+
+    /// Replaces every tier by `share(tier)`, which must return an equal tier (the one
+    /// kept for all plans, say).
+    pub fn share_tiers(&mut self, mut share: impl FnMut(Arc<TierPlan>) -> Arc<TierPlan>) {
+        let tiers = std::iter::once(&mut self.answer).chain(self.fallback.iter_mut());
+        for tier in tiers {
+            let own = Arc::clone(tier);
+            let shared = share(own);
+            debug_assert!(*shared == **tier, "a shared tier must equal the plan's own");
+            *tier = shared;
         }
     }
 }
@@ -203,7 +228,15 @@ pub fn plan(model: &Model, live: &impl LiveView, query: &Query<'_>, limits: &Ans
     // One scratch list for every tier's costs; the plan keeps only what draws need.
     let mut scratch = Vec::new();
     let mut tier = |zone: ZoneId, per_family: usize, only_up: bool| {
-        ranking::plan_zone(model, live, zone, query, per_family, only_up, &mut scratch)
+        Arc::new(ranking::plan_zone(
+            model,
+            live,
+            zone,
+            query,
+            per_family,
+            only_up,
+            &mut scratch,
+        ))
     };
     let (answer, failover, fail_open) = match serving.first() {
         Some(&zone) => (tier(zone, limits.max_answer_ips, true), zone != home, false),

@@ -135,7 +135,7 @@ impl ReportTerms {
 /// of a cache bucket; only the weighted draw inside each band is per request
 /// ([`TierPlan::draw`]), so a cached plan spreads load exactly as a fresh one. The bands
 /// carry their addresses and weights: a draw reads the plan alone.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TierPlan {
     pub zone: ZoneId,
     v4: Bands<Ipv4Addr>,
@@ -150,7 +150,7 @@ pub struct TierPlan {
 /// shapes sit inline, the addresses are packed by family (a band of 32 IPv4 addresses
 /// is two lines) and the running weights, which only bands of unequal weights read,
 /// live apart.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Bands<A> {
     /// How many addresses the answer takes.
     limit: usize,
@@ -175,7 +175,7 @@ impl<A> Default for Bands<A> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct BandShape {
     len: u32,
     /// Whether every member has the same (non-zero) weight: then a draw is a uniform
