@@ -15,7 +15,7 @@
 //! [`health`] (probes, rise/fall), [`speed`] (client reports) and [`state`] (drains and
 //! disables, persisted and audited). [`reload`] builds and swaps new snapshots and says
 //! which start-only fields need a restart. [`server`] wires listeners ([`accept`],
-//! [`http`], [`tls`]) and tasks; [`admin`] is the authenticated admin API.
+//! [`http`], [`tls`]) and tasks on the [`runtime`]; [`admin`] is the authenticated admin API.
 
 pub mod accept;
 pub mod admin;
@@ -34,6 +34,7 @@ pub mod model;
 pub mod policy;
 pub mod reload;
 pub mod resolver;
+pub mod runtime;
 pub mod scheduler;
 pub mod server;
 pub mod snapshot;

@@ -322,7 +322,7 @@ fn serve(cli: &Cli) -> Result<()> {
         reset_state: cli.reset_state,
         watch_files: !cli.no_watch,
     };
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runtime = httpdns::runtime::for_this_process().context("starting the async runtime")?;
     runtime.block_on(async {
         let server = Server::start(config, options).await?;
         let stopped = server.shutdown_token();
