@@ -221,6 +221,7 @@ impl Server {
         tracing::info!(
             %public_addr,
             tls = tls.is_some(),
+            runtime = ?tokio::runtime::Handle::current().runtime_flavor(),
             admin_addr = %admin_addr.map_or_else(|| "disabled".to_string(), |a| a.to_string()),
             "httpdns listening"
         );
