@@ -12,29 +12,12 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Empty};
 use hyper::Request;
 use hyper::body::Bytes;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
-
-/// An h2c connection to `addr` (prior knowledge), driven on a task of its own.
-async fn connect<B>(addr: std::net::SocketAddr) -> hyper::client::conn::http2::SendRequest<B>
-where
-    B: hyper::body::Body + Unpin + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    sender
-}
 
 #[tokio::test]
 async fn many_streams_on_one_connection_each_get_their_own_answer() {
     let s = common::start_example().await;
-    let sender = connect(s.server.public_addr).await;
+    let sender = common::h2c_connect(s.server.public_addr).await;
     // Hosts with answers of different sizes (a found host, an unknown one, a batch),
     // so answers above and below h2's 256-byte chaining threshold share the buffer.
     let paths = [
@@ -118,7 +101,7 @@ impl http_body::Body for HeldBody {
 #[tokio::test]
 async fn a_stream_waiting_for_its_body_holds_up_no_other_stream_and_is_answered_later() {
     let s = common::start_example().await;
-    let sender = connect(s.server.public_addr).await;
+    let sender = common::h2c_connect(s.server.public_addr).await;
     let base = format!("http://{}", s.server.public_addr);
 
     // The report's head goes out now, its body only when released: the server cannot

@@ -12,7 +12,6 @@ use std::process::{Child, Command};
 use http_body_util::{BodyExt, Empty};
 use hyper::Request;
 use hyper::body::Bytes;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 
 const RESOLVE: &str = "/resolve?host=api.example.com&ip=202.96.128.86";
@@ -42,12 +41,7 @@ impl Drop for Stop {
 }
 
 async fn h2c_answers(addr: &str, streams: usize) -> Vec<Value> {
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-            .await
-            .unwrap();
-    tokio::spawn(connection);
+    let sender = common::h2c_connect(addr.parse().unwrap()).await;
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..streams {
         let mut sender = sender.clone();

@@ -279,3 +279,23 @@ pub fn spawn_listening(mut cmd: std::process::Command) -> (std::process::Child, 
         .expect("server reported its addresses");
     (child, fields)
 }
+
+/// An h2c connection to `addr` (prior knowledge), driven on a task of its own.
+pub async fn h2c_connect<B>(
+    addr: std::net::SocketAddr,
+) -> hyper::client::conn::http2::SendRequest<B>
+where
+    B: hyper::body::Body + Unpin + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    sender
+}
