@@ -223,13 +223,8 @@ impl AnswerCache {
         domain_id: impl FnOnce() -> Option<usize>,
         decide: impl FnOnce(usize) -> Option<Planned>,
     ) -> Option<Arc<Planned>> {
-        let recent = RecentKey {
-            cache: self.id,
-            client,
-            families: families as u8,
-            host: host.as_bytes(),
-        };
-        if let Some(planned) = recent.find() {
+        let recent = RecentKey::new(self.id, client, families, host);
+        if let Some(planned) = recent.as_ref().and_then(RecentKey::find) {
             if planned.is_good(generation, now_ms) {
                 return Some(planned);
             }
@@ -242,7 +237,9 @@ impl AnswerCache {
         };
         if let Some(planned) = self.plans.get(&key) {
             if planned.is_good(generation, now_ms) {
-                recent.keep(&planned);
+                if let Some(recent) = &recent {
+                    recent.keep(&planned);
+                }
                 return Some(planned);
             }
         }
@@ -257,7 +254,9 @@ impl AnswerCache {
             ..planned
         });
         self.plans.insert(key, Arc::clone(&planned));
-        recent.keep(&planned);
+        if let Some(recent) = &recent {
+            recent.keep(&planned);
+        }
         Some(planned)
     }
 }
@@ -328,40 +327,57 @@ thread_local! {
         const { std::cell::RefCell::new(RecentPlans { sets: Vec::new() }) };
 }
 
-/// What a [`RecentSlot`] must hold to answer a request.
+/// What a [`RecentSlot`] must hold to answer a request, and the set it goes in.
 struct RecentKey<'h> {
     cache: u64,
     client: ClientNetwork,
     families: u8,
     host: &'h [u8],
+    /// `host.len()`, which fits a slot.
+    len: u8,
+    set: usize,
 }
 
-impl RecentKey<'_> {
-    fn set(&self) -> usize {
+impl<'h> RecentKey<'h> {
+    /// The key of `host` for `client` and `families` in cache `cache`; `None` for a
+    /// host longer than a slot holds.
+    fn new(cache: u64, client: ClientNetwork, families: Families, host: &'h str) -> Option<Self> {
         use std::hash::{BuildHasher, Hash, Hasher};
+        let host = host.as_bytes();
+        if host.len() > RECENT_HOST_BYTES {
+            return None;
+        }
+        let len = u8::try_from(host.len()).ok()?;
+        let families = families as u8;
         let mut hasher = KeyHasher::default().build_hasher();
-        hasher.write(self.host);
-        self.client.hash(&mut hasher);
-        hasher.write_u8(self.families);
+        hasher.write(host);
+        client.hash(&mut hasher);
+        hasher.write_u8(families);
         // The top bits: FxHash's low bits mix poorly.
-        (hasher.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % RECENT_SETS
+        let set =
+            (hasher.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % RECENT_SETS;
+        Some(Self {
+            cache,
+            client,
+            families,
+            host,
+            len,
+            set,
+        })
     }
 
     fn is_held_by(&self, slot: &RecentSlot) -> bool {
         slot.cache == self.cache
             && slot.families == self.families
             && slot.client == Some(self.client)
-            && usize::from(slot.len) == self.host.len()
+            && slot.len == self.len
             && slot.host[..self.host.len()] == *self.host
     }
 
     /// The plan this thread kept for the key, good or not.
     fn find(&self) -> Option<Arc<Planned>> {
-        if self.host.len() > RECENT_HOST_BYTES {
-            return None;
-        }
         RECENT.with_borrow(|recent| {
-            let set = recent.sets.get(self.set())?;
+            let set = recent.sets.get(self.set)?;
             set.iter()
                 .find(|slot| self.is_held_by(slot))
                 .and_then(|slot| slot.planned.clone())
@@ -371,17 +387,11 @@ impl RecentKey<'_> {
     /// Keeps `planned` for the key in front of its set, the set's other plan behind
     /// it (a stale plan of the same key is replaced in place).
     fn keep(&self, planned: &Arc<Planned>) {
-        let Ok(len) = u8::try_from(self.host.len()) else {
-            return;
-        };
-        if self.host.len() > RECENT_HOST_BYTES {
-            return;
-        }
         RECENT.with_borrow_mut(|recent| {
             if recent.sets.is_empty() {
                 recent.sets = vec![Default::default(); RECENT_SETS];
             }
-            let set = &mut recent.sets[self.set()];
+            let set = &mut recent.sets[self.set];
             if !self.is_held_by(&set[0]) {
                 set.swap(0, 1);
             }
@@ -390,7 +400,7 @@ impl RecentKey<'_> {
             slot.cache = self.cache;
             slot.client = Some(self.client);
             slot.families = self.families;
-            slot.len = len;
+            slot.len = self.len;
             slot.host[..self.host.len()].copy_from_slice(self.host);
         });
     }
@@ -509,6 +519,14 @@ mod tests {
         crate::scheduler::plan(model, &Live(east_down), &query, &limits)
     }
 
+    /// What `decide` makes in these tests: `host`'s plan, counted nowhere.
+    fn planned(model: &crate::model::Model, host: &str, east_down: bool) -> Option<Planned> {
+        Some(Planned::new(
+            plan_of(model, host, east_down),
+            metrics::Counter::noop(),
+        ))
+    }
+
     /// api and img are served by east failing over to west; solo by west alone.
     fn model() -> crate::model::Model {
         let zones = r#"
@@ -565,10 +583,7 @@ mod tests {
                     || model.domain_id(host),
                     |_| {
                         made.set(made.get() + 1);
-                        Some(Planned::new(
-                            plan_of(&model, host, east_down),
-                            metrics::Counter::noop(),
-                        ))
+                        planned(&model, host, east_down)
                     },
                 )
                 .unwrap()
@@ -655,10 +670,7 @@ mod tests {
                     },
                     |_| {
                         made.fetch_add(1, Ordering::Relaxed);
-                        Some(Planned::new(
-                            plan_of(&model, host, false),
-                            metrics::Counter::noop(),
-                        ))
+                        planned(&model, host, false)
                     },
                 )
                 .unwrap()
@@ -737,10 +749,7 @@ mod tests {
                     || Some(id),
                     |_| {
                         made.set(made.get() + 1);
-                        Some(Planned::new(
-                            plan_of(&model, "api.example.com", false),
-                            metrics::Counter::noop(),
-                        ))
+                        planned(&model, "api.example.com", false)
                     },
                 )
                 .unwrap()
@@ -770,12 +779,7 @@ mod tests {
                     generation,
                     NOW,
                     || model.domain_id(host),
-                    |_| {
-                        Some(Planned::new(
-                            plan_of(&model, host, false),
-                            metrics::Counter::noop(),
-                        ))
-                    },
+                    |_| planned(&model, host, false),
                 )
                 .unwrap()
         };

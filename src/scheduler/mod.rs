@@ -166,7 +166,8 @@ impl Plan {
     }
 
     /// The answer's tier, then each fallback tier.
-    pub fn tiers(&self) -> Vec<Arc<TierPlan>> {
+    #[cfg(test)]
+    pub(crate) fn tiers(&self) -> Vec<Arc<TierPlan>> {
         std::iter::once(&self.answer)
             .chain(&self.fallback)
             .cloned()
