@@ -271,63 +271,82 @@ impl Planned {
     }
 }
 
-/// Sets of [`RecentPlans`] per thread (two plans each): 4,096 plans, 512 KiB.
+/// Sets of [`RecentPlans`] per thread, [`RECENT_WAYS`] plans each: 8,192 plans, 1 MiB.
 const RECENT_SETS: usize = 2048;
+/// Plans per set: with two, 1,000 hosts asked in turn found 9.5% of theirs pushed out by
+/// a third sharing the set (a simulation of the scale bench's rotation); with four,
+/// under 0.1%.
+const RECENT_WAYS: usize = 4;
 /// Longer host names are not kept in [`RecentPlans`] (they take the shared cache's path).
 const RECENT_HOST_BYTES: usize = 92;
 
 /// Plans this thread answered from lately, found by the host's name as the request
 /// spells it.
 ///
-/// In front of the shared map, not instead of it: a hit here reads one 128-byte slot
-/// (two adjacent lines) and the plan, where the shared path hashes the name into the
-/// 100,000-domain table, follows its key to compare it, then looks the plan up in
-/// moka, whose every read also touches its entry's access stamp, a read buffer and, on
-/// housekeeping, its frequency sketch: with 1,000 hosts in rotation those are a dozen
-/// cold lines per request (perf, BENCH.md). Per thread, so it takes no lock and no
-/// atomic beyond the plan's reference count. A slot is used only for the cache that
-/// filled it (`cache`), its client network, families and exact host bytes, and its
-/// plan only while [`Planned::is_good`]: everything the shared map would check.
-/// Bounded (two ways per set, the newer plan in front); a plan pushed out or gone
-/// stale is simply found in the shared map again, and a stale one is dropped when its
-/// slot is next filled.
+/// In front of the shared map, not instead of it: a hit here reads a line of tags and
+/// one 128-byte slot (its first line alone for a host of up to 28 bytes) and the plan,
+/// where the shared path hashes the name into the 100,000-domain table, follows its key
+/// to compare it, then looks the plan up in moka, whose every read also touches its
+/// entry's access stamp, a read buffer and, on housekeeping, its frequency sketch: with
+/// 1,000 hosts in rotation those are a dozen cold lines per request (perf, BENCH.md).
+/// Per thread, so it takes no lock and no atomic beyond the plan's reference count. A
+/// slot is used only for the cache that filled it (`cache`), its client network,
+/// families and exact host bytes, and its plan only while [`Planned::is_good`]:
+/// everything the shared map would check. Bounded: a plan pushed out or gone stale is
+/// simply found in the shared map again, and a stale one is replaced in its own slot.
 struct RecentPlans {
-    sets: Vec<[RecentSlot; 2]>,
+    /// Each set's slot tags (a few bits of the key's hash, never 0; 0 is an empty
+    /// slot), apart from the slots: four sets share a line, so a lookup compares tags
+    /// in a line it has likely read lately and touches only a slot whose tag matches.
+    tags: Vec<[u16; RECENT_WAYS]>,
+    slots: Vec<[RecentSlot; RECENT_WAYS]>,
+    /// The way a plan replaces in a full set: the thread's inserts taken in turn, which
+    /// is as good as random for a set's four ways and never hands a rotation of five
+    /// hosts the worst case of least-recently-used (every lookup a miss).
+    next_victim: usize,
 }
 
+/// What a plan was kept for, laid out so that the fields compared first and a host of
+/// up to 28 bytes share the first line.
 #[derive(Clone)]
-#[repr(align(64))]
+#[repr(C, align(64))]
 struct RecentSlot {
-    planned: Option<Arc<Planned>>,
     /// [`AnswerCache::id`]; 0 for an empty slot (ids start at 1).
     cache: u64,
-    client: Option<ClientNetwork>,
+    planned: Option<Arc<Planned>>,
     families: u8,
     len: u8,
+    client: Option<ClientNetwork>,
     host: [u8; RECENT_HOST_BYTES],
 }
 
 impl Default for RecentSlot {
     fn default() -> Self {
         Self {
-            planned: None,
             cache: 0,
-            client: None,
+            planned: None,
             families: 0,
             len: 0,
+            client: None,
             host: [0; RECENT_HOST_BYTES],
         }
     }
 }
 
 const _: () = assert!(std::mem::size_of::<RecentSlot>() == 128);
+const _: () = assert!(std::mem::offset_of!(RecentSlot, host) == 64 - 28);
 
 thread_local! {
-    static RECENT: std::cell::RefCell<RecentPlans> =
-        const { std::cell::RefCell::new(RecentPlans { sets: Vec::new() }) };
+    static RECENT: std::cell::RefCell<RecentPlans> = const {
+        std::cell::RefCell::new(RecentPlans {
+            tags: Vec::new(),
+            slots: Vec::new(),
+            next_victim: 0,
+        })
+    };
 }
 
-/// What a [`RecentSlot`] must hold to answer a request, and the set it goes in.
+/// What a [`RecentSlot`] must hold to answer a request, and where it goes.
 struct RecentKey<'h> {
     cache: u64,
     client: ClientNetwork,
@@ -336,6 +355,8 @@ struct RecentKey<'h> {
     /// `host.len()`, which fits a slot.
     len: u8,
     set: usize,
+    /// Never 0.
+    tag: u16,
 }
 
 impl<'h> RecentKey<'h> {
@@ -354,8 +375,9 @@ impl<'h> RecentKey<'h> {
         client.hash(&mut hasher);
         hasher.write_u8(families);
         // The top bits: FxHash's low bits mix poorly.
-        let set =
-            (hasher.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % RECENT_SETS;
+        let mixed = hasher.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let set = (mixed >> 32) as usize % RECENT_SETS;
+        let tag = ((mixed >> 48) as u16).max(1);
         Some(Self {
             cache,
             client,
@@ -363,39 +385,54 @@ impl<'h> RecentKey<'h> {
             host,
             len,
             set,
+            tag,
         })
     }
 
     fn is_held_by(&self, slot: &RecentSlot) -> bool {
         slot.cache == self.cache
             && slot.families == self.families
-            && slot.client == Some(self.client)
             && slot.len == self.len
+            && slot.client == Some(self.client)
             && slot.host[..self.host.len()] == *self.host
+    }
+
+    /// The way of the key's set that holds it.
+    fn way_in(&self, recent: &RecentPlans) -> Option<usize> {
+        let tags = recent.tags.get(self.set)?;
+        let slots = recent.slots.get(self.set)?;
+        (0..RECENT_WAYS).find(|&way| tags[way] == self.tag && self.is_held_by(&slots[way]))
     }
 
     /// The plan this thread kept for the key, good or not.
     fn find(&self) -> Option<Arc<Planned>> {
         RECENT.with_borrow(|recent| {
-            let set = recent.sets.get(self.set)?;
-            set.iter()
-                .find(|slot| self.is_held_by(slot))
-                .and_then(|slot| slot.planned.clone())
+            let way = self.way_in(recent)?;
+            recent.slots[self.set][way].planned.clone()
         })
     }
 
-    /// Keeps `planned` for the key in front of its set, the set's other plan behind
-    /// it (a stale plan of the same key is replaced in place).
+    /// Keeps `planned` for the key: in its own slot if it has one (a stale plan is
+    /// replaced in place), else in an empty way of its set, else in place of the way
+    /// whose turn it is.
     fn keep(&self, planned: &Arc<Planned>) {
         RECENT.with_borrow_mut(|recent| {
-            if recent.sets.is_empty() {
-                recent.sets = vec![Default::default(); RECENT_SETS];
+            if recent.slots.is_empty() {
+                recent.tags = vec![[0; RECENT_WAYS]; RECENT_SETS];
+                recent.slots = vec![Default::default(); RECENT_SETS];
             }
-            let set = &mut recent.sets[self.set];
-            if !self.is_held_by(&set[0]) {
-                set.swap(0, 1);
-            }
-            let slot = &mut set[0];
+            let way = match self.way_in(recent) {
+                Some(way) => way,
+                None => match recent.tags[self.set].iter().position(|&tag| tag == 0) {
+                    Some(empty) => empty,
+                    None => {
+                        recent.next_victim = recent.next_victim.wrapping_add(1);
+                        recent.next_victim % RECENT_WAYS
+                    }
+                },
+            };
+            recent.tags[self.set][way] = self.tag;
+            let slot = &mut recent.slots[self.set][way];
             slot.planned = Some(Arc::clone(planned));
             slot.cache = self.cache;
             slot.client = Some(self.client);
@@ -724,7 +761,7 @@ mod tests {
         let net = ClientNetwork::of(ip("192.0.2.200"), 24);
         // Twice as many hosts as the thread keeps, names that are prefixes of each
         // other, and names as long as a slot holds and one byte longer.
-        let mut hosts: Vec<String> = (0..2 * RECENT_SETS * 2)
+        let mut hosts: Vec<String> = (0..2 * RECENT_SETS * RECENT_WAYS)
             .map(|i| format!("h{i}.example.com"))
             .collect();
         hosts.extend(["h1.example.co".to_string(), "h1.example.comm".to_string()]);
@@ -763,6 +800,40 @@ mod tests {
             assert!(Arc::ptr_eq(&plans[id], &ask(id)), "{}", hosts[id]);
         }
         assert_eq!(made.get(), hosts.len(), "nothing decided again");
+    }
+
+    #[test]
+    fn a_thread_keeps_a_thousand_hosts_in_rotation() {
+        let model = model();
+        let cache = AnswerCache::new(10, 100_000);
+        let net = ClientNetwork::of(ip("192.0.2.200"), 24);
+        // The scale bench's names and rotation: each host in turn, again and again.
+        let hosts: Vec<String> = (0..1_000)
+            .map(|i| format!("svc{}.app{}.example.net", 7 * i + 3, i % 997))
+            .collect();
+        let lookups = Cell::new(0);
+        for _ in 0..4 {
+            for (id, host) in hosts.iter().enumerate() {
+                cache
+                    .plan(
+                        net,
+                        host,
+                        Families::Both,
+                        GENERATION,
+                        NOW,
+                        || {
+                            lookups.set(lookups.get() + 1);
+                            Some(id)
+                        },
+                        |_| planned(&model, "api.example.com", false),
+                    )
+                    .unwrap();
+            }
+        }
+        // Two ways per set looked up 9.5% again on every turn (by simulation); four,
+        // under 0.1%.
+        let again = lookups.get() - hosts.len();
+        assert!(again <= 3 * 10, "{again} lookups after the first turn");
     }
 
     #[test]
