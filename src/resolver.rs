@@ -364,15 +364,15 @@ impl RequestContext<'_> {
             failover: d.failover,
             fail_open: d.fail_open,
             ttl: d.ttl,
-            ips: d.answer.v4,
-            ipsv6: d.answer.v6,
+            ips: d.answer.v4.into_vec(),
+            ipsv6: d.answer.v6.into_vec(),
             fallback: d
                 .fallback
                 .into_iter()
                 .map(|t| FallbackTier {
                     zone: name(t.zone),
-                    ips: t.v4,
-                    ipsv6: t.v6,
+                    ips: t.v4.into_vec(),
+                    ipsv6: t.v6.into_vec(),
                 })
                 .collect(),
             geo: geo.clone(),

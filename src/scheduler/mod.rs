@@ -98,12 +98,17 @@ pub enum SkipReason {
     Drained,
 }
 
+/// A tier's addresses of one family, best first: inline up to the default
+/// `limits.max_answer_ips`, so drawing an answer from a plan, which every request does,
+/// allocates nothing with the defaults.
+pub type Addresses = SmallVec<[IpAddr; 4]>;
+
 /// A fallback tier: the next zone to try and its best endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tier {
     pub zone: ZoneId,
-    pub v4: Vec<IpAddr>,
-    pub v6: Vec<IpAddr>,
+    pub v4: Addresses,
+    pub v6: Addresses,
 }
 
 /// The answer for one host.
@@ -120,7 +125,8 @@ pub struct Decision {
     /// Every zone in the chain was down; the answer is the home zone's endpoints anyway.
     pub fail_open: bool,
     pub ttl: u32,
-    pub fallback: Vec<Tier>,
+    /// Inline for the default `limits.fallback_zones` (one).
+    pub fallback: SmallVec<[Tier; 1]>,
     /// Zones passed over on the way, with the reason.
     pub skipped: Vec<(ZoneId, SkipReason)>,
 }
@@ -404,8 +410,8 @@ mod tests {
         assert!(!d.failover && !d.fail_open);
         assert_eq!(d.answer.v4.len(), 2);
         assert_eq!(
-            d.answer.v6,
-            vec!["2001:db8:1::1".parse::<IpAddr>().unwrap()]
+            d.answer.v6[..],
+            ["2001:db8:1::1".parse::<IpAddr>().unwrap()]
         );
         assert_eq!(d.ttl, 60);
         assert_eq!(d.fallback.len(), 1);
@@ -437,7 +443,7 @@ mod tests {
         let m = model();
         let d = decide_for(&m, &down(&["192.0.2.1"]), &telecom(), 1);
         assert_eq!(d.answer.zone, m.zone_id("south").unwrap());
-        assert_eq!(d.answer.v4, vec!["192.0.2.2".parse::<IpAddr>().unwrap()]);
+        assert_eq!(d.answer.v4[..], ["192.0.2.2".parse::<IpAddr>().unwrap()]);
     }
 
     /// Every endpoint of every zone down.

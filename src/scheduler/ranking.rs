@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use smallvec::SmallVec;
 
-use super::{LiveView, Query, Tier};
+use super::{Addresses, LiveView, Query, Tier};
 use crate::model::{Endpoint, Model, ZoneId};
 
 /// Endpoints whose cost is within this fraction of the band's best share the band.
@@ -228,8 +228,8 @@ impl TierPlan {
 }
 
 impl<A: BandAddress> Bands<A> {
-    fn draw(&self, rng: &mut fastrand::Rng) -> Vec<IpAddr> {
-        let mut ordered = Vec::with_capacity(self.limit.min(self.addrs.len()));
+    fn draw(&self, rng: &mut fastrand::Rng) -> Addresses {
+        let mut ordered = Addresses::with_capacity(self.limit.min(self.addrs.len()));
         let mut start = 0;
         for shape in &self.shapes {
             if ordered.len() >= self.limit {
@@ -391,7 +391,7 @@ fn order(
     costs: &[f64],
     limit: usize,
     rng: &mut fastrand::Rng,
-) -> Vec<IpAddr> {
+) -> Addresses {
     let mut costed: Vec<(&Endpoint, f64)> = endpoints.iter().zip(costs.iter().copied()).collect();
     bands::<IpAddr>(&mut costed, limit).draw(rng)
 }
@@ -451,7 +451,7 @@ fn uniform_picks<A: BandAddress>(
     band: &[A],
     count: usize,
     rng: &mut fastrand::Rng,
-    out: &mut Vec<IpAddr>,
+    out: &mut Addresses,
 ) {
     let wanted = count.min(band.len());
     let rejecting = band.len() >= 2 * wanted;
@@ -523,7 +523,7 @@ fn weighted_picks<A: BandAddress>(
     running: &[u64],
     count: usize,
     rng: &mut fastrand::Rng,
-    out: &mut Vec<IpAddr>,
+    out: &mut Addresses,
 ) {
     let band_total = running.last().copied().unwrap_or(0);
     let weight = |position: usize| {
@@ -681,7 +681,7 @@ mod tests {
         for _ in 0..50 {
             let zone = [c.clone(), a.clone(), b.clone()];
             let ordered = order(&zone, &[200.0, 10.0, 80.0], 3, &mut rng);
-            assert_eq!(ordered, vec![a.ip, b.ip, c.ip]);
+            assert_eq!(ordered[..], [a.ip, b.ip, c.ip]);
         }
     }
 

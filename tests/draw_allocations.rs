@@ -1,0 +1,98 @@
+//! Drawing an answer from a plan, which every request served from the answer cache
+//! does, allocates nothing with the default answer limits (and does allocate past them,
+//! which shows the count is real).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::fmt::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use httpdns::config::Limits;
+use httpdns::config::zones::parse;
+use httpdns::geoip::Geo;
+use httpdns::model::Model;
+use httpdns::scheduler::{self, AnswerLimits, Families, LiveView, Query};
+
+/// The system allocator, counting allocations (this binary's only test runs alone).
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on unchanged.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+struct AllUp;
+impl LiveView for AllUp {}
+
+/// Two zones of 40 IPv4 and 40 IPv6 endpoints, the second the first's failover.
+fn model() -> Model {
+    let mut zones = String::new();
+    for (zone, next) in [("east", "west"), ("west", "east")] {
+        let octet = if zone == "east" { 1 } else { 2 };
+        let endpoints: Vec<String> = (1..=40)
+            .map(|i| format!("\"10.0.{octet}.{i}\", \"2001:db8:{octet}::{i:x}\""))
+            .collect();
+        writeln!(
+            zones,
+            "[[zone]]\nname = \"{zone}\"\nendpoints = [{}]\nfailover = [\"{next}\"]",
+            endpoints.join(", ")
+        )
+        .unwrap();
+    }
+    zones.push_str(
+        "[[domain]]\nname = \"api.example.com\"\nttl = 60\nzones = [\"east\", \"west\"]\ndefault_zone = \"east\"\n",
+    );
+    Model::compile(&[parse(&zones, Path::new("zones.toml")).unwrap()]).unwrap()
+}
+
+fn allocations_of_draws(model: &Model, limits: &AnswerLimits) -> usize {
+    let geo = Geo::default();
+    let query = Query {
+        domain: model.domain("api.example.com").unwrap(),
+        geo: &geo,
+        client_ip: "192.0.2.77".parse().unwrap(),
+        families: Families::Both,
+        seed: 7,
+    };
+    let plan = scheduler::plan(model, &AllUp, &query, limits);
+    let mut rng = fastrand::Rng::with_seed(11);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..100 {
+        let decision = plan.draw(&mut rng);
+        assert_eq!(decision.answer.v4.len(), limits.max_answer_ips);
+        assert_eq!(decision.answer.v6.len(), limits.max_answer_ips);
+        assert_eq!(decision.fallback.len(), limits.fallback_zones);
+        std::hint::black_box(decision);
+    }
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+#[test]
+fn drawing_an_answer_with_the_default_limits_allocates_nothing() {
+    let model = model();
+    let defaults = Limits::default();
+    let limits = AnswerLimits {
+        max_answer_ips: defaults.max_answer_ips,
+        fallback_zones: defaults.fallback_zones,
+        fallback_ips: defaults.fallback_ips,
+    };
+    assert_eq!(allocations_of_draws(&model, &limits), 0);
+    let more = AnswerLimits {
+        max_answer_ips: 8,
+        ..limits
+    };
+    assert!(allocations_of_draws(&model, &more) >= 100);
+}
