@@ -66,8 +66,9 @@ pub(super) enum Common {
     /// The answer is in the caller's buffer; its records' TTL.
     Written(u32),
     /// Decided, but the answer needs the hickory path (empty, or too big): answer with
-    /// this decision rather than decide (and count) a second time.
-    Decided(Decision),
+    /// this decision rather than decide (and count) a second time. Boxed: rare, and
+    /// the decision's inline addresses would make every outcome 400 bytes.
+    Decided(Box<Decision>),
     /// Not a query the fast path answers; nothing was decided.
     General,
 }
@@ -153,7 +154,7 @@ impl DnsHandler {
         let decided = match CommonQuery::parse(query) {
             Some(common) => match self.answer_common(request, &common, client, transport, out) {
                 Common::Written(ttl) => return Some(Answered { min_ttl: Some(ttl) }),
-                Common::Decided(decision) => Some(decision),
+                Common::Decided(decision) => Some(*decision),
                 Common::General => None,
             },
             None => None,
@@ -213,7 +214,7 @@ impl DnsHandler {
             Family::V6 => ip.is_ipv6(),
         };
         if !addresses.clone().any(|ip| asked(&ip)) {
-            return Common::Decided(decision);
+            return Common::Decided(Box::new(decision));
         }
         let limit = match transport {
             Transport::Udp => udp_limit(
@@ -233,7 +234,7 @@ impl DnsHandler {
         };
         match wire::write_answer(query, parts, out) {
             Some(()) if out.len() <= limit => Common::Written(decision.ttl),
-            _ => Common::Decided(decision),
+            _ => Common::Decided(Box::new(decision)),
         }
     }
 
