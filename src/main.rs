@@ -27,12 +27,28 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// at 100 ms matched 1,000 ms, 10 ms was a few percent lower over HTTP/1.1 (BENCH.md).
 const PURGE_DELAY_MS: std::ffi::c_long = 50;
 
-/// Sets mimalloc's purge delay, unless the operator set `MIMALLOC_PURGE_DELAY`.
+/// Sets mimalloc's purge delay, unless the operator set `MIMALLOC_PURGE_DELAY`, and
+/// turns transparent huge pages off for the process, unless the operator set
+/// `MIMALLOC_ALLOW_THP`.
+///
+/// mimalloc asks for huge pages on the memory it maps (`madvise(MADV_HUGEPAGE)`, which
+/// kernels in THP `madvise` mode honour), and the first touch of each 2 MiB page zeroes
+/// all of it in one fault on the thread that touched it: a request's. On the bench VM
+/// such faults, each time purged memory was used again, took 5–6 ms of the only worker
+/// thread (perf: `clear_page_erms` under `do_huge_pmd_anonymous_page` from
+/// `mi_page_free_list_extend`, the longest runs of the server at half of peak), most
+/// of the p99 over 1 ms there. The hot data of a request is a few kilobytes; throughput
+/// showed no difference without them (BENCH.md).
 fn tune_allocator() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: mi_option_set stores one process-wide option value, which mimalloc
         // reads atomically; any thread may call it at any time.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
+    }
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // A kernel without THP refuses (EINVAL): then there is nothing to turn off.
+        let _ = nix::sys::prctl::set_thp_disable(true);
     }
 }
 
@@ -391,6 +407,16 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn huge_pages_are_off_unless_the_operator_allowed_them() {
+        if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+            return;
+        }
+        tune_allocator();
+        assert_eq!(nix::sys::prctl::get_thp_disable().ok(), Some(true));
+    }
 
     #[test]
     fn the_purge_delay_is_set_unless_the_operator_set_it() {
