@@ -40,11 +40,21 @@ const PURGE_DELAY_MS: std::ffi::c_long = 50;
 /// of the p99 over 1 ms there. The hot data of a request is a few kilobytes; throughput
 /// showed no difference without them (BENCH.md).
 fn tune_allocator() {
+    set_purge_delay();
+    turn_off_huge_pages();
+}
+
+/// mimalloc's purge delay to [`PURGE_DELAY_MS`], unless `MIMALLOC_PURGE_DELAY` is set.
+fn set_purge_delay() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: mi_option_set stores one process-wide option value, which mimalloc
         // reads atomically; any thread may call it at any time.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     }
+}
+
+/// `PR_SET_THP_DISABLE` for the process, unless `MIMALLOC_ALLOW_THP` is set.
+fn turn_off_huge_pages() {
     #[cfg(target_os = "linux")]
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
         // A kernel without THP refuses (EINVAL): then there is nothing to turn off.
@@ -414,7 +424,7 @@ mod tests {
         if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
             return;
         }
-        tune_allocator();
+        turn_off_huge_pages();
         assert_eq!(nix::sys::prctl::get_thp_disable().ok(), Some(true));
     }
 
@@ -424,13 +434,13 @@ mod tests {
         let get = || unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
             let before = get();
-            tune_allocator();
+            set_purge_delay();
             assert_eq!(get(), before, "the operator's value stays");
             return;
         }
         // Option 15 is the one mimalloc 3 documents with a 1,000 ms default.
         assert_eq!(get(), 1_000);
-        tune_allocator();
+        set_purge_delay();
         assert_eq!(get(), PURGE_DELAY_MS);
     }
 }
