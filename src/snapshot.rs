@@ -64,11 +64,7 @@ impl Snapshot {
     }
 
     pub fn answer_limits(&self) -> AnswerLimits {
-        AnswerLimits {
-            max_answer_ips: self.limits.max_answer_ips,
-            fallback_zones: self.limits.fallback_zones,
-            fallback_ips: self.limits.fallback_ips,
-        }
+        self.limits.answer_limits()
     }
 }
 

@@ -92,12 +92,7 @@ fn allocations_of_draws(model: &Model, limits: &AnswerLimits) -> usize {
 #[test]
 fn drawing_an_answer_with_the_default_limits_allocates_nothing() {
     let model = model();
-    let defaults = Limits::default();
-    let limits = AnswerLimits {
-        max_answer_ips: defaults.max_answer_ips,
-        fallback_zones: defaults.fallback_zones,
-        fallback_ips: defaults.fallback_ips,
-    };
+    let limits = Limits::default().answer_limits();
     assert_eq!(allocations_of_draws(&model, &limits), 0);
     let more = AnswerLimits {
         max_answer_ips: 8,

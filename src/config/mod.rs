@@ -281,6 +281,15 @@ impl Limits {
             },
         )
     }
+
+    /// How many addresses and fallback tiers an answer holds.
+    pub fn answer_limits(&self) -> crate::scheduler::AnswerLimits {
+        crate::scheduler::AnswerLimits {
+            max_answer_ips: self.max_answer_ips,
+            fallback_zones: self.fallback_zones,
+            fallback_ips: self.fallback_ips,
+        }
+    }
 }
 
 impl Default for Limits {
