@@ -1,16 +1,19 @@
 //! Prometheus metrics: the process-wide recorder and the per-request middleware.
 //!
 //! Metric names are `httpdns_<what>_<unit>`. Counters and gauges are recorded with the
-//! `metrics` macros where things happen; this module installs the exporter once and
-//! renders the text format for `GET /metrics`.
+//! `metrics` macros where things happen; this module installs the exporter once, folds
+//! histogram samples into their buckets on a timer ([`spawn_upkeep`]) and renders the
+//! text format for `GET /metrics`.
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -40,6 +43,31 @@ pub fn install() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
+}
+
+/// How often [`spawn_upkeep`] folds histogram samples into their buckets. The exporter
+/// keeps each recorded sample until upkeep or a scrape drains it: without upkeep a
+/// server nobody scrapes grew by 20 bytes a request (3.5 MB/s at 170k requests/s, on
+/// `/healthz` as on `/resolve`). A quarter second keeps what waits under a megabyte at
+/// that rate and each drain a fraction of a millisecond on the runtime's thread.
+pub const UPKEEP_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Drains the recorder's pending histogram samples every `interval` until `shutdown`.
+/// The exporter's `install` would spawn this loop itself, with its own HTTP listener;
+/// `install_recorder`, used here because the admin listener serves `/metrics`, leaves
+/// upkeep to the caller.
+pub fn spawn_upkeep(interval: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let Some(handle) = install() else { return };
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => handle.run_upkeep(),
+            }
+        }
+    })
 }
 
 /// The Prometheus text exposition of every metric.

@@ -181,6 +181,7 @@ impl Server {
                 shutdown.clone(),
             ),
             reload_on_sighup(Arc::clone(&reloader), shutdown.clone()),
+            crate::metrics::spawn_upkeep(crate::metrics::UPKEEP_INTERVAL, shutdown.clone()),
         ];
         if let (Some(tls), Some(tls_config)) = (&tls, &config.tls) {
             let interval = Duration::from_millis(tls_config.reload_interval_ms);
