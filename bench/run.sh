@@ -11,6 +11,7 @@
 # Environment:
 #   DURATION=10 CONNS=64 STREAMS=4   seconds per row, connections, h2c streams/connection
 #   LATENCY_CONNS=16                 connections of the second fixed-rate latency run
+#   LATENCY_ROUNDS=3                 rounds of the fixed-rate runs (hello, /resolve in turn; median p99)
 #   SERVER_CPU=0 LOAD_CPU=1          CPUs the servers and the load generator are pinned to
 #   WAIT_QUIET=1                     first wait (up to 40 min) until no rustc/cargo/javac runs
 #   SKIP_CRITERION=1                 skip the criterion bench (e.g. when smoke-testing)
