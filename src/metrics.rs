@@ -52,10 +52,10 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 /// that rate and each drain a fraction of a millisecond on the runtime's thread.
 pub const UPKEEP_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Drains the recorder's pending histogram samples every `interval` until `shutdown`.
-/// The exporter's `install` would spawn this loop itself, with its own HTTP listener;
-/// `install_recorder`, used here because the admin listener serves `/metrics`, leaves
-/// upkeep to the caller.
+/// Drains the recorder's pending histogram samples every `interval` until `shutdown`,
+/// on the blocking pool like [`render_off_runtime`]. The exporter's `install` would
+/// spawn this loop itself, with its own HTTP listener; `install_recorder`, used here
+/// because the admin listener serves `/metrics`, leaves upkeep to the caller.
 pub fn spawn_upkeep(interval: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         let Some(handle) = install() else { return };
@@ -64,7 +64,11 @@ pub fn spawn_upkeep(interval: Duration, shutdown: CancellationToken) -> JoinHand
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                _ = ticks.tick() => handle.run_upkeep(),
+                _ = ticks.tick() => {
+                    // A failed drain (the pool shutting down) leaves the samples for
+                    // the next one or a scrape.
+                    let _ = tokio::task::spawn_blocking(|| handle.run_upkeep()).await;
+                }
             }
         }
     })
@@ -73,6 +77,14 @@ pub fn spawn_upkeep(interval: Duration, shutdown: CancellationToken) -> JoinHand
 /// The Prometheus text exposition of every metric.
 pub fn render() -> String {
     install().map(PrometheusHandle::render).unwrap_or_default()
+}
+
+/// [`render`] on the runtime's blocking pool. A scrape formats every series, one per
+/// domain answered for `httpdns_answers_total`: 65 ms and 2.7 MB with 30,000 domains
+/// answered (release build), during which a server on a current-thread runtime would
+/// answer nobody. `None` when the render could not run (the runtime shutting down).
+pub async fn render_off_runtime() -> Option<String> {
+    tokio::task::spawn_blocking(render).await.ok()
 }
 
 /// `httpdns_requests_total` and `httpdns_request_duration_seconds` of one route,

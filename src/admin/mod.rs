@@ -468,7 +468,7 @@ async fn explain(
     Ok(Json(serde_json::to_value(explanation).unwrap_or_default()))
 }
 
-async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+async fn metrics(State(state): State<AdminState>) -> Result<impl IntoResponse, ApiError> {
     // Drain state is a function of time (ramps): compute it when scraped.
     let snapshot = state.resolver.snapshot();
     let overrides = state.resolver.live().overrides();
@@ -482,11 +482,14 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
         cluster.export_metrics();
     }
     gauges::record(&state, now);
-    (
+    let text = crate::metrics::render_off_runtime()
+        .await
+        .ok_or_else(|| ApiError::Internal("the metrics could not be rendered".into()))?;
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        crate::metrics::render(),
-    )
+        text,
+    ))
 }
