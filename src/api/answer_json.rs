@@ -12,6 +12,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use smallvec::SmallVec;
+
 use crate::geoip::Geo;
 
 /// The answer for one requested host.
@@ -23,7 +25,9 @@ pub enum HostAnswer<'a> {
         ttl: u32,
         ips: &'a [IpAddr],
         ipsv6: &'a [IpAddr],
-        fallback: Vec<FallbackTier<'a>>,
+        /// Inline up to one tier (the default answer limits' one fallback tier), so
+        /// an answer collects its tiers without allocating.
+        fallback: SmallVec<[FallbackTier<'a>; 1]>,
     },
     Failed {
         host: &'a str,
@@ -355,7 +359,7 @@ mod tests {
             ttl: 60,
             ips: &v4,
             ipsv6: &v6,
-            fallback: vec![
+            fallback: smallvec::smallvec![
                 FallbackTier {
                     zone: "sh-bgp",
                     ips: &fallback_v4,
@@ -379,7 +383,7 @@ mod tests {
             ttl: 0,
             ips: &[],
             ipsv6: &[],
-            fallback: vec![],
+            fallback: SmallVec::new(),
         });
         assert_eq!(
             parsed(writer.finish()),
@@ -418,7 +422,7 @@ mod tests {
             ttl: u32::MAX,
             ips: &[],
             ipsv6: &[],
-            fallback: vec![],
+            fallback: SmallVec::new(),
         });
         assert_eq!(
             parsed(writer.finish()),

@@ -160,7 +160,7 @@ pub fn answer(
     let mut response = Response::new(Body::from(body.finish()));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(EPOCH_HEADER, HeaderValue::from(epoch));
+    headers.insert(EPOCH_HEADER, crate::http::epoch_value(epoch));
     Ok(response)
 }
 

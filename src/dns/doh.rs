@@ -184,7 +184,7 @@ fn wire_answer(
 /// (as on `/resolve`) so clients can tell when cached answers went stale.
 fn answer_headers(headers: &mut HeaderMap, min_ttl: Option<u32>, handler: &DnsHandler) {
     let epoch = handler.resolver().epoch().current();
-    headers.insert(EPOCH_HEADER, HeaderValue::from(epoch));
+    headers.insert(EPOCH_HEADER, crate::http::epoch_value(epoch));
     if let Some(value) = min_ttl.and_then(max_age) {
         headers.insert(header::CACHE_CONTROL, value);
     }

@@ -22,3 +22,39 @@ pub use error::ApiError;
 /// Name of the header carrying the steering epoch on every answer.
 pub const EPOCH_HEADER: axum::http::HeaderName =
     axum::http::HeaderName::from_static("x-httpdns-epoch");
+
+thread_local! {
+    /// The last epoch's header value on this thread.
+    static EPOCH_VALUE: std::cell::RefCell<Option<(u64, axum::http::HeaderValue)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The [`EPOCH_HEADER`] value for `epoch`. The epoch changes only with steering state,
+/// so each thread formats it once per change and clones it after (a reference count),
+/// where `HeaderValue::from(u64)` made two allocations on every answer.
+pub fn epoch_value(epoch: u64) -> axum::http::HeaderValue {
+    EPOCH_VALUE.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        match &*cached {
+            Some((formatted, value)) if *formatted == epoch => value.clone(),
+            _ => {
+                let value = axum::http::HeaderValue::from(epoch);
+                *cached = Some((epoch, value.clone()));
+                value
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_epoch_value_follows_the_epoch() {
+        for epoch in [1_795_750_977_308, 1_795_750_977_309, 7, 1_795_750_977_308] {
+            assert_eq!(epoch_value(epoch), epoch.to_string().as_str());
+            assert_eq!(epoch_value(epoch), epoch.to_string().as_str(), "cached");
+        }
+    }
+}
