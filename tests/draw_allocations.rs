@@ -2,46 +2,21 @@
 //! does, allocates nothing with the default answer limits (and does allocate past them,
 //! which shows the count is real).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod counting;
+
 use std::fmt::Write;
 use std::path::Path;
 
+use counting::thread_allocations as allocations;
 use httpdns::config::Limits;
 use httpdns::config::zones::parse;
 use httpdns::geoip::Geo;
 use httpdns::model::Model;
 use httpdns::scheduler::{self, AnswerLimits, Families, LiveView, Query};
 
-/// The system allocator, counting each thread's allocations (so the test harness's own
-/// threads cannot add to the count).
-struct Counting;
-
-thread_local! {
-    // A const-initialised `Cell` needs no allocation and no destructor, so the
-    // allocator may use it.
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|count| count.set(count.get() + 1));
-        // SAFETY: the caller's contract is passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
+/// Counted per thread, so the test harness's own threads cannot add to the count.
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting::Counting = counting::Counting;
 
 struct AllUp;
 impl LiveView for AllUp {}

@@ -2,40 +2,19 @@
 //! exporter keeps every histogram sample until it is drained, and the server's upkeep
 //! task ([`httpdns::metrics::spawn_upkeep`]) drains them on a timer.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+mod counting;
+
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
+use counting::live_bytes;
 use httpdns::metrics::{RouteMetrics, spawn_upkeep};
 use tokio_util::sync::CancellationToken;
 
-/// The system allocator, keeping the bytes live in the whole process (samples are
-/// recorded on the test thread and freed on the runtime's).
-struct Counting;
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-fn live_bytes() -> isize {
-    LIVE_BYTES.load(Ordering::Relaxed)
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract is passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
+/// Live bytes of the whole process: samples are recorded on the test thread and freed
+/// on the runtime's.
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting::Counting = counting::Counting;
 
 const SAMPLES: isize = 400_000;
 
