@@ -49,7 +49,7 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 /// keeps each recorded sample until upkeep or a scrape drains it: without upkeep a
 /// server nobody scrapes grew by 20 bytes a request (3.5 MB/s at 170k requests/s, on
 /// `/healthz` as on `/resolve`). A quarter second keeps what waits under a megabyte at
-/// that rate and each drain a fraction of a millisecond on the runtime's thread.
+/// that rate and each drain a fraction of a millisecond (on the blocking pool).
 pub const UPKEEP_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Drains the recorder's pending histogram samples every `interval` until `shutdown`,
