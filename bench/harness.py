@@ -973,11 +973,17 @@ def check_tls_answer(label, port, path, headers, tls, answer):
                            f"plaintext answer {answer}")
 
 
+def middle_run(runs, goodness):
+    """The median run by `goodness`, the worse of the two middle ones for an even count
+    (a failed run has the least goodness and counts as the worst)."""
+    return sorted(runs, key=goodness)[(len(runs) - 1) // 2]
+
+
 def median_run(runs):
     """The run with the median requests/s (the lower middle of an even count), with every
     run's requests/s beside it; a failed run sorts first."""
-    ordered = sorted(runs, key=lambda r: r.get("rps", 0))
-    return dict(ordered[(len(ordered) - 1) // 2], all_rps=[r.get("rps") for r in runs])
+    return dict(middle_run(runs, lambda r: r.get("rps", 0)),
+                all_rps=[r.get("rps") for r in runs])
 
 
 def half_of_peak(port, path, pids, headers, args, peak_rps, runs, burst):
@@ -1007,10 +1013,9 @@ def median_latency(runs):
     at half of peak turns on how many of this VM's multi-millisecond stalls of the
     server's CPU land in it (BENCH.md), so one window is a draw, not a measurement.
     The h2load burst figures, taken in the first round, stay beside it."""
-    def p99(r):
-        return r.get("p99_ms") if r.get("p99_ms") is not None else float("inf")
-    ordered = sorted(runs, key=p99)
-    kept = dict(ordered[len(ordered) // 2], all_p99_ms=[r.get("p99_ms") for r in runs])
+    def goodness(r):
+        return -r["p99_ms"] if r.get("p99_ms") is not None else float("-inf")
+    kept = dict(middle_run(runs, goodness), all_p99_ms=[r.get("p99_ms") for r in runs])
     burst = next((r["h2load"] for r in runs if "h2load" in r), None)
     if burst is not None:
         kept["h2load"] = burst
